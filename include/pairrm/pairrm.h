@@ -1,0 +1,148 @@
+// pairrm.cpp public API.
+//
+// A Model is loaded once (weights memory-mapped, weight-only work done at load) and is immutable afterwards,
+// so one std::shared_ptr<const Model> can be shared by any number of threads. Every thread that runs the
+// network owns a Context: the per-call scratch memory and the thread count (whisper.cpp's model/state split).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pairrm {
+
+// Every failure the library reports (bad files, bad input) is a pairrm::Error with a message that names
+// what was wrong; nothing is reported through crashes, asserts or silently wrong numbers.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What to do with the strings of special and prefix tokens ("<|source|>", "[SEP]", ...) inside user text.
+enum class SpecialTextPolicy {
+  // Default: they are plain text, tokenized like any other characters. User text can never inject a
+  // control token, so a row always holds exactly one of each prefix token.
+  kLiteral,
+  // Hugging Face behaviour: such strings become their token ids (as transformers does). The head still
+  // reads the prefix positions that pairrm.cpp placed itself, so the result is never misaligned.
+  kHuggingFace,
+};
+
+struct TokenizerOptions {
+  SpecialTextPolicy special_text = SpecialTextPolicy::kLiteral;
+  // false (default): the Hugging Face *fast* tokenizer the published pipeline uses (no byte fallback, one
+  // [UNK] for a run of unknown characters). true: SentencePiece with byte-fallback pieces (the slow tokenizer).
+  bool byte_fallback = false;
+};
+
+struct LoadOptions {
+  TokenizerOptions tokenizer;
+};
+
+// The comparison "is candidate_a better than candidate_b as an answer to source?".
+struct Comparison {
+  std::string source;
+  std::string candidate_a;
+  std::string candidate_b;
+};
+
+// One token row of the network:
+// [CLS] <|source|> S... [SEP] [CLS] <|candidate1|> C1... [SEP] [CLS] <|candidate2|> C2... [SEP]
+// with the positions of the three prefix tokens the head reads.
+struct PairRow {
+  std::vector<int32_t> ids;
+  int32_t source_pos = 0;
+  int32_t cand1_pos = 0;
+  int32_t cand2_pos = 0;
+};
+
+enum class CompareMode {
+  kAB,    // logit(A, B)
+  kBA,    // logit(B, A), not negated (llm-blender's "[B,A]")
+  kBoth,  // logit(A, B) - logit(B, A) (llm-blender's default "[A,B]+[B,A]")
+};
+
+struct CompareResult {
+  double logit_ab = 0;  // valid when has_ab
+  double logit_ba = 0;  // valid when has_ba
+  bool has_ab = false;
+  bool has_ba = false;
+  double score = 0;      // the value of the mode
+  bool a_better = false;  // score > 0 (an exact tie reads as "A not better")
+};
+
+// The model shape and options read from config.json.
+struct ModelInfo {
+  std::string directory;
+  std::string layout;  // "pairrm-hf" or "llm-blender-ranker"
+  int hidden_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int intermediate_size = 0;
+  int vocab_size = 0;
+  int n_tasks = 0;
+  int position_buckets = 0;
+  int max_relative_positions = 0;
+  int source_max_tokens = 0;     // 1224 for PairRM
+  int candidate_max_tokens = 0;  // 412 for PairRM
+  int64_t parameter_count = 0;
+};
+
+class Model {
+ public:
+  // Loads a checkpoint directory (config.json, model.safetensors, spm.model, added tokens). Throws Error.
+  static std::shared_ptr<const Model> load(const std::string& directory, const LoadOptions& options = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+  const TokenizerOptions& tokenizer_options() const;
+
+  // [CLS] + tokens(text) + [SEP]. Throws Error on invalid UTF-8 or a text over the size limit.
+  std::vector<int32_t> encode(std::string_view text) const;
+  // The token row of one comparison, with the model card's truncation (per example).
+  PairRow build_row(std::string_view source, std::string_view candidate1, std::string_view candidate2) const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Per-thread state: scratch memory reused across calls and the thread count. Not thread-safe itself;
+// create one per concurrent user of a Model.
+class Context {
+ public:
+  // threads <= 0: all hardware threads.
+  explicit Context(std::shared_ptr<const Model> model, int threads = 0);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const Model& model() const;
+  int threads() const;
+  void set_threads(int threads);
+
+  // logit(candidate1 over candidate2) for each row; rows are processed together without padding, and a
+  // row's logit does not depend on the other rows of the call.
+  std::vector<double> logits(const std::vector<PairRow>& rows);
+
+  // compare() of llm-blender for a batch of comparisons.
+  std::vector<CompareResult> compare(const std::vector<Comparison>& items, CompareMode mode = CompareMode::kBoth);
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+const char* version();
+
+}  // namespace pairrm

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs every Debian package pairrm.cpp needs to build, test and benchmark.
+# Non-interactive and idempotent; run as root (no sudo needed) or through sudo.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  build-essential cmake pkg-config git
+  libsentencepiece-dev   # tokenizer: the spm.model Unigram
+  libutf8proc-dev        # grapheme clusters for fast-tokenizer parity
+  libdnnl-dev            # GEMM (oneDNN)
+  nlohmann-json3-dev     # config.json, safetensors header, JSONL
+  libcli11-dev           # command line
+  libgtest-dev libgmock-dev  # tests
+  libbenchmark-dev       # micro benchmarks
+  python3                # test helpers
+)
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"

@@ -1,0 +1,36 @@
+// What a loaded Model holds (internal: tests and tools inside the project may reach the pieces).
+#pragma once
+#include <memory>
+
+#include "model/config.h"
+#include "model/encoder.h"
+#include "model/weights.h"
+#include "pairrm/pairrm.h"
+#include "ranker/pair_row.h"
+#include "tokenizer/tokenizer.h"
+
+namespace pairrm {
+
+// Texts above this size are refused rather than tokenized: they would be truncated to at most 1224 tokens
+// anyway, and the limit bounds the memory one request can take.
+constexpr size_t kMaxTextBytes = 8u << 20;
+
+struct Model::Impl {
+  ModelConfig config;
+  Weights weights;
+  RelativeProjections relative;
+  Tokenizer tokenizer;
+  ModelInfo info;
+  RowIds row_ids;
+  RowLimits limits;
+
+  Impl(ModelConfig c, Weights w, Tokenizer t) : config(std::move(c)), weights(std::move(w)), tokenizer(std::move(t)) {}
+};
+
+struct Context::Impl {
+  std::shared_ptr<const Model> model;
+  int threads = 1;
+  Workspace workspace;
+};
+
+}  // namespace pairrm

@@ -1,0 +1,157 @@
+#include <omp.h>
+
+#include <thread>
+
+#include "api/model_impl.h"
+#include "io/mapped_file.h"
+#include "util/utf8.h"
+
+namespace pairrm {
+
+const char* version() { return "0.1.0"; }
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<const Model> Model::load(const std::string& directory, const LoadOptions& options) {
+  const std::string config_path = directory + "/config.json";
+  if (!file_exists(config_path)) throw Error(config_path + ": missing (is '" + directory + "' a PairRM checkpoint directory?)");
+  ModelConfig config = parse_model_config(read_text_file(config_path), config_path);
+  Tokenizer tokenizer(directory, options.tokenizer);
+  if (config.layout == "llm-blender-ranker") {
+    // The original checkpoint's prefix ids are those its tokenizer added.
+    auto use = [&](const char* s, int& id) {
+      const int32_t found = tokenizer.added_token_id(s);
+      if (found >= 0) id = found;
+    };
+    use("<|source|>", config.source_prefix_id);
+    use("<|candidate1|>", config.cand1_prefix_id);
+    use("<|candidate2|>", config.cand2_prefix_id);
+  }
+  const std::string weights_path = directory + "/model.safetensors";
+  if (!file_exists(weights_path)) throw Error(weights_path + ": missing");
+  Weights weights = load_weights(weights_path, config);
+
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(weights), std::move(tokenizer));
+  const ModelConfig& c = impl->config;
+  impl->relative = compute_relative_projections(c, impl->weights);
+  impl->row_ids = RowIds{impl->tokenizer.cls_id(), impl->tokenizer.sep_id(), c.source_prefix_id, c.cand1_prefix_id,
+                         c.cand2_prefix_id};
+  impl->limits = RowLimits{c.source_max_tokens, c.max_total_tokens()};
+  ModelInfo& info = impl->info;
+  info.directory = directory;
+  info.layout = c.layout;
+  info.hidden_size = c.hidden_size;
+  info.num_layers = c.num_layers;
+  info.num_heads = c.num_heads;
+  info.intermediate_size = c.intermediate_size;
+  info.vocab_size = c.vocab_size;
+  info.n_tasks = c.n_tasks;
+  info.position_buckets = c.position_buckets;
+  info.max_relative_positions = c.max_relative_positions;
+  info.source_max_tokens = c.source_max_tokens;
+  info.candidate_max_tokens = c.candidate_max_tokens;
+  info.parameter_count = impl->weights.parameter_count;
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+const ModelInfo& Model::info() const { return impl_->info; }
+const TokenizerOptions& Model::tokenizer_options() const { return impl_->tokenizer.options(); }
+
+namespace {
+
+std::vector<int32_t> text_ids(const Tokenizer& tok, std::string_view text, const char* what) {
+  if (text.size() > kMaxTextBytes)
+    throw Error(std::string(what) + ": text of " + std::to_string(text.size()) + " bytes is over the limit of " +
+                std::to_string(kMaxTextBytes));
+  require_valid_utf8(text, what);
+  std::vector<int32_t> ids;
+  tok.append_ids(text, ids);
+  return ids;
+}
+
+}  // namespace
+
+std::vector<int32_t> Model::encode(std::string_view text) const {
+  std::vector<int32_t> ids{impl_->tokenizer.cls_id()};
+  const auto body = text_ids(impl_->tokenizer, text, "text");
+  ids.insert(ids.end(), body.begin(), body.end());
+  ids.push_back(impl_->tokenizer.sep_id());
+  return ids;
+}
+
+PairRow Model::build_row(std::string_view source, std::string_view candidate1, std::string_view candidate2) const {
+  const Tokenizer& tok = impl_->tokenizer;
+  return assemble_pair_row(text_ids(tok, source, "source"), text_ids(tok, candidate1, "candidate 1"),
+                           text_ids(tok, candidate2, "candidate 2"), impl_->row_ids, impl_->limits);
+}
+
+Context::Context(std::shared_ptr<const Model> model, int threads) : impl_(std::make_unique<Impl>()) {
+  if (!model) throw Error("Context: no model");
+  impl_->model = std::move(model);
+  set_threads(threads);
+}
+Context::~Context() = default;
+
+const Model& Context::model() const { return *impl_->model; }
+int Context::threads() const { return impl_->threads; }
+void Context::set_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  impl_->threads = threads;
+}
+
+std::vector<double> Context::logits(const std::vector<PairRow>& rows) {
+  const Model::Impl& m = impl_->model->impl();
+  const ModelConfig& c = m.config;
+  std::vector<RowRef> refs;
+  refs.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const PairRow& r = rows[i];
+    const auto n = static_cast<int32_t>(r.ids.size());
+    for (int32_t p : {r.source_pos, r.cand1_pos, r.cand2_pos})
+      if (p < 0 || p >= n)
+        throw Error("row " + std::to_string(i) + ": prefix position " + std::to_string(p) + " is outside the row of " +
+                    std::to_string(n) + " tokens");
+    refs.push_back({r.ids.data(), n});
+  }
+  // The thread count is set for this calling thread only (OpenMP's per-thread ICV), so Contexts with
+  // different counts can run side by side.
+  omp_set_num_threads(impl_->threads);
+  encoder_forward(c, m.weights, m.relative, refs, impl_->threads, impl_->workspace);
+  std::vector<double> out;
+  out.reserve(rows.size());
+  const float* x = impl_->workspace.x.data();
+  long offset = 0;
+  const long H = c.hidden_size;
+  for (const PairRow& r : rows) {
+    const float* base = x + offset * H;
+    out.push_back(head_logit(c, m.weights, base + r.source_pos * H, base + r.cand1_pos * H, base + r.cand2_pos * H));
+    offset += static_cast<long>(r.ids.size());
+  }
+  return out;
+}
+
+std::vector<CompareResult> Context::compare(const std::vector<Comparison>& items, CompareMode mode) {
+  const Model& model = *impl_->model;
+  const bool ab = mode != CompareMode::kBA, ba = mode != CompareMode::kAB;
+  std::vector<PairRow> rows;
+  rows.reserve(items.size() * (ab + ba));
+  for (const Comparison& it : items) {
+    if (ab) rows.push_back(model.build_row(it.source, it.candidate_a, it.candidate_b));
+    if (ba) rows.push_back(model.build_row(it.source, it.candidate_b, it.candidate_a));
+  }
+  const std::vector<double> l = logits(rows);
+  std::vector<CompareResult> out(items.size());
+  size_t k = 0;
+  for (CompareResult& r : out) {
+    r.has_ab = ab;
+    r.has_ba = ba;
+    if (ab) r.logit_ab = l[k++];
+    if (ba) r.logit_ba = l[k++];
+    r.score = mode == CompareMode::kAB ? r.logit_ab : mode == CompareMode::kBA ? r.logit_ba : r.logit_ab - r.logit_ba;
+    r.a_better = r.score > 0;
+  }
+  return out;
+}
+
+}  // namespace pairrm

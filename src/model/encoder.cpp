@@ -1,0 +1,138 @@
+#include "model/encoder.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/relative_position.h"
+#include "pairrm/pairrm.h"
+
+namespace pairrm {
+namespace {
+
+// The FFN runs over blocks of this many tokens so its [tokens, intermediate] buffer stays bounded.
+constexpr long kFfnBlockTokens = 1024;
+
+template <class T>
+T* sized(std::vector<T>& v, long n) {
+  if (static_cast<long>(v.size()) < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace
+
+RelativeProjections compute_relative_projections(const ModelConfig& c, const Weights& w) {
+  RelativeProjections rp;
+  const int H = c.hidden_size, rows = 2 * c.attention_span();
+  rp.rel.assign(w.rel_embeddings.data, w.rel_embeddings.data + static_cast<long>(rows) * H);
+  if (c.norm_rel_embeddings)
+    kernels::layer_norm(rp.rel.data(), rp.rel.data(), rows, H, w.enc_ln_w.data, w.enc_ln_b.data, c.layer_norm_eps);
+  for (const LayerWeights& L : w.layers) {
+    rp.pos_key.emplace_back(static_cast<long>(rows) * H);
+    rp.pos_query.emplace_back(static_cast<long>(rows) * H);
+    kernels::linear(rp.rel.data(), rows, H, H, L.k_w.data, H, L.k_b.data, rp.pos_key.back().data(), H);
+    kernels::linear(rp.rel.data(), rows, H, H, L.q_w.data, H, L.q_b.data, rp.pos_query.back().data(), H);
+  }
+  return rp;
+}
+
+void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
+                     const std::vector<RowRef>& rows, int threads, Workspace& ws, const LayerObserver& observer) {
+  const int H = c.hidden_size, I = c.intermediate_size;
+  long T = 0;
+  int max_len = 0;
+  for (const RowRef& r : rows) {
+    T += r.length;
+    max_len = std::max(max_len, r.length);
+  }
+  if (T == 0) return;
+  const long TH = T * H;
+  float* x = sized(ws.x, TH);
+  float* q = sized(ws.q, TH);
+  float* k = sized(ws.k, TH);
+  float* v = sized(ws.v, TH);
+  float* ctx = sized(ws.ctx, TH);
+  float* tmp = sized(ws.tmp, TH);
+  float* ffn = sized(ws.ffn, std::min(T, kFfnBlockTokens) * I);
+  const int span = c.attention_span();
+  float* scratch = sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * std::max(1, threads));
+  kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, span, ws.rel_index);
+
+  // Embeddings: LayerNorm(word_embeddings[ids]). No padding exists, so the attention mask is all ones.
+  long t = 0;
+  for (const RowRef& r : rows) {
+    for (int i = 0; i < r.length; ++i, ++t) {
+      const int32_t id = r.ids[i];
+      if (id < 0 || id >= c.vocab_size)
+        throw Error("token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+      std::copy_n(w.word_embeddings.data + static_cast<long>(id) * H, H, x + t * H);
+    }
+  }
+  kernels::layer_norm(x, x, static_cast<int>(T), H, w.emb_ln_w.data, w.emb_ln_b.data, c.layer_norm_eps);
+  if (observer) observer(0, x, T);
+
+  kernels::AttentionShape shape;
+  shape.hidden = H;
+  shape.heads = c.num_heads;
+  shape.span = span;
+  shape.c2p = c.c2p;
+  shape.p2c = c.p2c;
+  shape.scale = std::sqrt(static_cast<float>(c.head_dim()) * static_cast<float>(1 + c.c2p + c.p2c));
+  const int Ti = static_cast<int>(T);
+
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& L = w.layers[l];
+    kernels::linear(x, Ti, H, H, L.q_w.data, H, L.q_b.data, q, H);
+    kernels::linear(x, Ti, H, H, L.k_w.data, H, L.k_b.data, k, H);
+    kernels::linear(x, Ti, H, H, L.v_w.data, H, L.v_b.data, v, H);
+    long off = 0;
+    const int* rel_center = ws.rel_index.data() + (max_len - 1);
+    for (const RowRef& r : rows) {
+      shape.length = r.length;
+      // disentangled_attention wants rel_index[d + length - 1]; the table is centred at max_len - 1.
+      kernels::disentangled_attention(shape, q + off * H, k + off * H, v + off * H, H, rp.pos_key[l].data(),
+                                      rp.pos_query[l].data(), rel_center - (r.length - 1), ctx + off * H, scratch,
+                                      threads);
+      off += r.length;
+    }
+    // h = LayerNorm(ctx·Wo + bo + x)
+    std::copy_n(x, TH, tmp);
+    kernels::linear(ctx, Ti, H, H, L.attn_out_w.data, H, L.attn_out_b.data, tmp, H, /*accumulate=*/true);
+    kernels::layer_norm(tmp, x, Ti, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
+    // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
+    std::copy_n(x, TH, tmp);
+    for (long b = 0; b < T; b += kFfnBlockTokens) {
+      const int n = static_cast<int>(std::min(kFfnBlockTokens, T - b));
+      kernels::linear(x + b * H, n, H, H, L.ffn_in_w.data, I, L.ffn_in_b.data, ffn, I);
+      kernels::gelu_inplace(ffn, static_cast<long>(n) * I);
+      kernels::linear(ffn, n, I, I, L.ffn_out_w.data, H, L.ffn_out_b.data, tmp + b * H, H, /*accumulate=*/true);
+    }
+    kernels::layer_norm(tmp, x, Ti, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
+    if (observer) observer(static_cast<int>(l) + 1, x, T);
+  }
+}
+
+double head_logit(const ModelConfig& c, const Weights& w, const float* s, const float* c1, const float* c2) {
+  const int H = c.hidden_size;
+  auto score = [&](const float* cand, int task) {
+    double out = w.head2_b.data[task];
+    for (int o = 0; o < H; ++o) {
+      const float* row = w.head1_w.data + static_cast<long>(o) * 2 * H;
+      double acc = w.head1_b.data[o];
+      for (int i = 0; i < H; ++i) acc += static_cast<double>(row[i]) * s[i];
+      for (int i = 0; i < H; ++i) acc += static_cast<double>(row[H + i]) * cand[i];
+      out += static_cast<double>(w.head2_w.data[static_cast<long>(task) * H + o]) * std::tanh(acc);
+    }
+    return out;
+  };
+  double sum = 0;
+  for (int task = 0; task < c.n_tasks; ++task) sum += score(c1, task) - score(c2, task);
+  return sum / c.n_tasks;
+}
+
+}  // namespace pairrm

@@ -1,0 +1,46 @@
+// The PairRM network: DeBERTa-v2 encoder + comparison head, fp32, on rows packed without padding.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace pairrm {
+
+// Weight-only work done once at load: the normalised rel_embeddings and each layer's projections of them.
+struct RelativeProjections {
+  std::vector<float> rel;  // [2·span, H] = LayerNorm_enc(rel_embeddings[0 : 2·span])
+  std::vector<std::vector<float>> pos_key;    // per layer [2·span, H] = rel·Wkᵀ + bk
+  std::vector<std::vector<float>> pos_query;  // per layer [2·span, H] = rel·Wqᵀ + bq
+};
+RelativeProjections compute_relative_projections(const ModelConfig& c, const Weights& w);
+
+// Scratch memory of one Context: grows to the largest batch seen, then is reused (no allocation in the
+// steady state).
+struct Workspace {
+  std::vector<float> x, q, k, v, ctx, tmp, ffn, attn_scratch;
+  std::vector<int> rel_index;
+};
+
+struct RowRef {
+  const int32_t* ids;
+  int length;
+};
+
+// Observer of intermediate states, for debugging and tests: layer 0 is the embedding output, 1..L the
+// layers; `x` is [total_tokens, H] of the packed rows.
+using LayerObserver = std::function<void(int layer, const float* x, long total_tokens)>;
+
+// Runs the encoder over the rows (packed one after another, no padding): on return ws.x holds the last
+// hidden states [sum(length), H]. Token ids must be < vocab_size (checked; throws pairrm::Error).
+void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
+                     const std::vector<RowRef>& rows, int threads, Workspace& ws,
+                     const LayerObserver& observer = nullptr);
+
+// logit = mean over tasks of score(c1) - score(c2), score(c) = W4·tanh(W1·[s; c] + b1) + b4, from the
+// final states at the three prefix positions. Accumulates in double.
+double head_logit(const ModelConfig& c, const Weights& w, const float* s, const float* c1, const float* c2);
+
+}  // namespace pairrm
