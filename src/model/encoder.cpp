@@ -41,26 +41,71 @@ RelativeProjections compute_relative_projections(const ModelConfig& c, const Wei
   return rp;
 }
 
+namespace {
+
+// One row through every layer, in place in x[length, H]. Rows never share a GEMM: oneDNN's sgemm rounds
+// differently for different M (measured: three classes of M for one row), so running each row alone is
+// what makes its logit bitwise independent of the rest of the batch.
+void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjections& rp, float* x, int n,
+                int threads, Workspace& ws, const int* rel_index, const kernels::AttentionShape& base,
+                const std::function<void(int, const float*)>& observe) {
+  const int H = c.hidden_size, I = c.intermediate_size;
+  const long nH = static_cast<long>(n) * H;
+  float* q = ws.q.data();
+  float* k = ws.k.data();
+  float* v = ws.v.data();
+  float* ctx = ws.ctx.data();
+  float* tmp = ws.tmp.data();
+  float* ffn = ws.ffn.data();
+  kernels::AttentionShape shape = base;
+  shape.length = n;
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& L = w.layers[l];
+    kernels::linear(x, n, H, H, L.q_w.data, H, L.q_b.data, q, H);
+    kernels::linear(x, n, H, H, L.k_w.data, H, L.k_b.data, k, H);
+    kernels::linear(x, n, H, H, L.v_w.data, H, L.v_b.data, v, H);
+    kernels::disentangled_attention(shape, q, k, v, H, rp.pos_key[l].data(), rp.pos_query[l].data(), rel_index, ctx,
+                                    ws.attn_scratch.data(), threads);
+    // h = LayerNorm(ctx·Wo + bo + x)
+    std::copy_n(x, nH, tmp);
+    kernels::linear(ctx, n, H, H, L.attn_out_w.data, H, L.attn_out_b.data, tmp, H, /*accumulate=*/true);
+    kernels::layer_norm(tmp, x, n, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
+    // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
+    std::copy_n(x, nH, tmp);
+    for (long b = 0; b < n; b += kFfnBlockTokens) {
+      const int m = static_cast<int>(std::min<long>(kFfnBlockTokens, n - b));
+      kernels::linear(x + b * H, m, H, H, L.ffn_in_w.data, I, L.ffn_in_b.data, ffn, I);
+      kernels::gelu_inplace(ffn, static_cast<long>(m) * I);
+      kernels::linear(ffn, m, I, I, L.ffn_out_w.data, H, L.ffn_out_b.data, tmp + b * H, H, /*accumulate=*/true);
+    }
+    kernels::layer_norm(tmp, x, n, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
+    if (observe) observe(static_cast<int>(l) + 1, x);
+  }
+}
+
+}  // namespace
+
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
                      const std::vector<RowRef>& rows, int threads, Workspace& ws, const LayerObserver& observer) {
-  const int H = c.hidden_size, I = c.intermediate_size;
+  const int H = c.hidden_size;
   long T = 0;
   int max_len = 0;
   for (const RowRef& r : rows) {
+    if (r.length < 0) throw Error("row of negative length");
     T += r.length;
     max_len = std::max(max_len, r.length);
   }
   if (T == 0) return;
-  const long TH = T * H;
-  float* x = sized(ws.x, TH);
-  float* q = sized(ws.q, TH);
-  float* k = sized(ws.k, TH);
-  float* v = sized(ws.v, TH);
-  float* ctx = sized(ws.ctx, TH);
-  float* tmp = sized(ws.tmp, TH);
-  float* ffn = sized(ws.ffn, std::min(T, kFfnBlockTokens) * I);
+  const long maxH = static_cast<long>(max_len) * H;
+  float* x = sized(ws.x, T * H);
+  sized(ws.q, maxH);
+  sized(ws.k, maxH);
+  sized(ws.v, maxH);
+  sized(ws.ctx, maxH);
+  sized(ws.tmp, maxH);
+  sized(ws.ffn, std::min<long>(max_len, kFfnBlockTokens) * c.intermediate_size);
   const int span = c.attention_span();
-  float* scratch = sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * std::max(1, threads));
+  sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * std::max(1, threads));
   kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, span, ws.rel_index);
 
   // Embeddings: LayerNorm(word_embeddings[ids]). No padding exists, so the attention mask is all ones.
@@ -74,7 +119,6 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
     }
   }
   kernels::layer_norm(x, x, static_cast<int>(T), H, w.emb_ln_w.data, w.emb_ln_b.data, c.layer_norm_eps);
-  if (observer) observer(0, x, T);
 
   kernels::AttentionShape shape;
   shape.hidden = H;
@@ -83,37 +127,20 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   shape.c2p = c.c2p;
   shape.p2c = c.p2c;
   shape.scale = std::sqrt(static_cast<float>(c.head_dim()) * static_cast<float>(1 + c.c2p + c.p2c));
-  const int Ti = static_cast<int>(T);
+  const int* rel_center = ws.rel_index.data() + (max_len - 1);
 
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    const LayerWeights& L = w.layers[l];
-    kernels::linear(x, Ti, H, H, L.q_w.data, H, L.q_b.data, q, H);
-    kernels::linear(x, Ti, H, H, L.k_w.data, H, L.k_b.data, k, H);
-    kernels::linear(x, Ti, H, H, L.v_w.data, H, L.v_b.data, v, H);
-    long off = 0;
-    const int* rel_center = ws.rel_index.data() + (max_len - 1);
-    for (const RowRef& r : rows) {
-      shape.length = r.length;
-      // disentangled_attention wants rel_index[d + length - 1]; the table is centred at max_len - 1.
-      kernels::disentangled_attention(shape, q + off * H, k + off * H, v + off * H, H, rp.pos_key[l].data(),
-                                      rp.pos_query[l].data(), rel_center - (r.length - 1), ctx + off * H, scratch,
-                                      threads);
-      off += r.length;
+  long offset = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int n = rows[r].length;
+    float* xr = x + offset * H;
+    std::function<void(int, const float*)> observe;
+    if (observer) {
+      observe = [&](int layer, const float* state) { observer(static_cast<int>(r), layer, state, n); };
+      observe(0, xr);
     }
-    // h = LayerNorm(ctx·Wo + bo + x)
-    std::copy_n(x, TH, tmp);
-    kernels::linear(ctx, Ti, H, H, L.attn_out_w.data, H, L.attn_out_b.data, tmp, H, /*accumulate=*/true);
-    kernels::layer_norm(tmp, x, Ti, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
-    // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
-    std::copy_n(x, TH, tmp);
-    for (long b = 0; b < T; b += kFfnBlockTokens) {
-      const int n = static_cast<int>(std::min(kFfnBlockTokens, T - b));
-      kernels::linear(x + b * H, n, H, H, L.ffn_in_w.data, I, L.ffn_in_b.data, ffn, I);
-      kernels::gelu_inplace(ffn, static_cast<long>(n) * I);
-      kernels::linear(ffn, n, I, I, L.ffn_out_w.data, H, L.ffn_out_b.data, tmp + b * H, H, /*accumulate=*/true);
-    }
-    kernels::layer_norm(tmp, x, Ti, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
-    if (observer) observer(static_cast<int>(l) + 1, x, T);
+    // disentangled_attention wants rel_index[d + n - 1]; the table is centred at max_len - 1.
+    if (n > 0) encode_row(c, w, rp, xr, n, threads, ws, rel_center - (n - 1), shape, observe);
+    offset += n;
   }
 }
 

@@ -30,11 +30,12 @@ struct RowRef {
 };
 
 // Observer of intermediate states, for debugging and tests: layer 0 is the embedding output, 1..L the
-// layers; `x` is [total_tokens, H] of the packed rows.
-using LayerObserver = std::function<void(int layer, const float* x, long total_tokens)>;
+// layers; `x` is [length, H] of row `row`.
+using LayerObserver = std::function<void(int row, int layer, const float* x, int length)>;
 
-// Runs the encoder over the rows (packed one after another, no padding): on return ws.x holds the last
+// Runs the encoder over the rows (stored one after another, no padding): on return ws.x holds the last
 // hidden states [sum(length), H]. Token ids must be < vocab_size (checked; throws pairrm::Error).
+// Each row is computed on its own, so its result is bitwise the same whatever else is in the batch.
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
                      const std::vector<RowRef>& rows, int threads, Workspace& ws,
                      const LayerObserver& observer = nullptr);

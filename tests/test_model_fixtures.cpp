@@ -1,0 +1,154 @@
+// The network against the PyTorch reference: fixtures/models/{tiny,tiny_b}/expected.json and debug.safetensors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "api/model_impl.h"
+#include "fixtures.h"
+#include "io/safetensors.h"
+#include "kernels/relative_position.h"
+
+namespace pairrm {
+namespace {
+
+using test::read_json;
+
+struct Case {
+  PairRow row;
+  double logit_f64;
+  int batch;
+  nlohmann::json hidden;  // [3][H] last-layer states at the prefix positions
+};
+
+std::vector<Case> load_cases(const std::string& model) {
+  const auto e = read_json(test::model_dir(model) + "/expected.json");
+  std::vector<Case> out;
+  for (const auto& c : e["cases"]) {
+    Case k;
+    const int len = c["length"];
+    const auto ids = c["input_ids"].get<std::vector<int32_t>>();
+    const auto mask = c["attention_mask"].get<std::vector<int>>();
+    int real = 0;
+    for (int m : mask) real += m;
+    EXPECT_EQ(real, len);
+    k.row.ids.assign(ids.begin(), ids.begin() + len);  // right padding: the real tokens come first
+    k.row.source_pos = c["prefix_positions"][0];
+    k.row.cand1_pos = c["prefix_positions"][1];
+    k.row.cand2_pos = c["prefix_positions"][2];
+    k.logit_f64 = c["logit_f64"];
+    k.batch = c["batch"];
+    k.hidden = c["hidden_last_at_prefix"];
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+class ModelFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelFixture, EveryCaseLogitMatchesFloat64Reference) {
+  auto model = test::shared_model(GetParam());
+  Context ctx(model, 2);
+  const auto cases = load_cases(GetParam());
+  ASSERT_GE(cases.size(), 10u);
+  double worst = 0;
+  bool saw_2048 = false, saw_700 = false;
+  for (const Case& c : cases) {
+    const double got = ctx.logits({c.row}).at(0);
+    EXPECT_NEAR(got, c.logit_f64, test::logit_tolerance(c.logit_f64)) << "row of " << c.row.ids.size() << " tokens";
+    worst = std::max(worst, std::abs(got - c.logit_f64));
+    saw_2048 |= c.row.ids.size() == 2048;
+    saw_700 |= c.row.ids.size() == 700;
+  }
+  EXPECT_TRUE(saw_2048 && saw_700);
+  std::printf("[ %s ] largest |logit - logit_f64| = %.3g over %zu cases\n", GetParam().c_str(), worst, cases.size());
+}
+
+TEST_P(ModelFixture, LastLayerStatesAtPrefixTokens) {
+  auto model = test::shared_model(GetParam());
+  Context ctx(model, 2);
+  const int H = model->info().hidden_size;
+  for (const Case& c : load_cases(GetParam())) {
+    ctx.logits({c.row});
+    const float* x = ctx.impl().workspace.x.data();
+    const int pos[3] = {c.row.source_pos, c.row.cand1_pos, c.row.cand2_pos};
+    for (int p = 0; p < 3; ++p)
+      for (int i = 0; i < H; ++i)
+        ASSERT_NEAR(x[static_cast<long>(pos[p]) * H + i], c.hidden[p][i].get<double>(), 1e-4)
+            << "prefix " << p << " dim " << i << " row of " << c.row.ids.size();
+  }
+}
+
+TEST_P(ModelFixture, BatchedRowsEqualRowsAlone) {
+  // All cases in one call (packed, no padding) must give each row's own result: a row never sees another.
+  auto model = test::shared_model(GetParam());
+  Context ctx(model, 2);
+  const auto cases = load_cases(GetParam());
+  std::vector<PairRow> rows;
+  std::vector<double> alone;
+  for (const Case& c : cases) {
+    if (c.row.ids.size() > 800) continue;  // keep the batch moderate for the sanitizer build
+    rows.push_back(c.row);
+    alone.push_back(ctx.logits({c.row}).at(0));
+  }
+  ASSERT_GE(rows.size(), 8u);
+  const auto together = ctx.logits(rows);
+  std::reverse(rows.begin(), rows.end());
+  const auto reversed = ctx.logits(rows);
+  for (size_t i = 0; i < alone.size(); ++i) {
+    // Bitwise: a row never shares a computation with another row.
+    EXPECT_EQ(together[i], alone[i]) << i;
+    EXPECT_EQ(reversed[alone.size() - 1 - i], alone[i]) << i;
+  }
+}
+
+TEST_P(ModelFixture, RelativeBucketTableIsExact) {
+  const auto e = read_json(test::model_dir(GetParam()) + "/expected.json");
+  const auto& cfg = e["config"];
+  const int buckets = cfg["position_buckets"];
+  int max_rel = cfg["max_relative_positions"];
+  if (max_rel < 1) max_rel = cfg["max_position_embeddings"];
+  const int offset = e["rel_bucket_table"]["offset"];
+  const auto& values = e["rel_bucket_table"]["values"];
+  ASSERT_EQ(values.size(), 2u * offset + 1);
+  for (int d = -offset; d <= offset; ++d)
+    ASSERT_EQ(kernels::relative_bucket(d, buckets, max_rel), values[d + offset].get<int>()) << "distance " << d;
+}
+
+TEST_P(ModelFixture, PerLayerStatesAndNormalisedRelEmbeddings) {
+  auto model = test::shared_model(GetParam());
+  const Model::Impl& m = model->impl();
+  SafetensorsFile debug(test::model_dir(GetParam()) + "/debug.safetensors");
+  const TensorView* rel = debug.find("rel_embeddings_normed");
+  ASSERT_NE(rel, nullptr);
+  ASSERT_EQ(rel->numel(), static_cast<int64_t>(m.relative.rel.size()));
+  const float* ref = reinterpret_cast<const float*>(rel->data);
+  for (size_t i = 0; i < m.relative.rel.size(); ++i) ASSERT_NEAR(m.relative.rel[i], ref[i], 1e-5) << i;
+
+  // Rows with per-layer dumps: b{batch}.r{row}.hidden_f64.{layer}
+  const auto cases = load_cases(GetParam());
+  std::map<int, int> row_in_batch;
+  int checked = 0;
+  for (const Case& c : cases) {
+    const int r = row_in_batch[c.batch]++;
+    const std::string key = "b" + std::to_string(c.batch) + ".r" + std::to_string(r) + ".hidden_f64.";
+    if (!debug.find(key + "0")) continue;
+    Workspace ws;
+    RowRef ref_row{c.row.ids.data(), static_cast<int>(c.row.ids.size())};
+    double worst = 0;
+    encoder_forward(m.config, m.weights, m.relative, {ref_row}, 1, ws, [&](int, int layer, const float* x, int T) {
+      const TensorView* t = debug.find(key + std::to_string(layer));
+      ASSERT_NE(t, nullptr) << key << layer;
+      ASSERT_EQ(t->numel(), static_cast<int64_t>(T) * m.config.hidden_size);
+      const double* expect = reinterpret_cast<const double*>(t->data);
+      for (long i = 0; i < t->numel(); ++i) worst = std::max(worst, std::abs(x[i] - expect[i]));
+    });
+    EXPECT_LE(worst, 1e-4) << key;
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelFixture, ::testing::Values("tiny", "tiny_b"));
+
+}  // namespace
+}  // namespace pairrm
