@@ -157,8 +157,9 @@ Tokenizer::Tokenizer(const std::string& dir, const TokenizerOptions& options) : 
   if (!file_exists(path)) throw Error(path + ": missing (the SentencePiece model of the checkpoint)");
   const std::string proto = read_text_file(path);
   const SpmModelParts parts = read_spm_model(proto, path);
-  spm_ = load_spm(proto, path);
-  spm_fast_ = load_spm(make_fast_equivalent_model(proto, path), path + " (fast-tokenizer form)");
+  // Only the form in use is loaded (each holds the 128k-piece vocabulary).
+  if (options.byte_fallback) spm_ = load_spm(proto, path);
+  else spm_ = load_spm(make_fast_equivalent_model(proto, path), path + " (fast-tokenizer form)");
   try {
     charsmap_ = PrecompiledCharsmap(parts.precompiled_charsmap);
   } catch (const Error& e) {
@@ -202,7 +203,7 @@ void Tokenizer::append_fast_normalized(std::string_view normalized, std::vector<
     if (c == ' ') word.append(kMetaspace);
     else word += c;
   }
-  encode_with(*spm_fast_, word, out);
+  encode_with(*spm_, word, out);
 }
 
 void Tokenizer::append_fast(std::string_view text, std::vector<int32_t>& out) const {

@@ -47,8 +47,8 @@ class Tokenizer {
                    std::vector<int32_t>& out) const;
 
   TokenizerOptions options_;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> spm_;       // the model as published
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> spm_fast_;  // the fast tokenizer's equivalent
+  // The model as published (byte_fallback) or its fast-tokenizer equivalent (make_fast_equivalent_model).
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> spm_;
   PrecompiledCharsmap charsmap_;
   std::vector<AddedToken> added_;
   int32_t cls_id_ = 1, sep_id_ = 2;
