@@ -72,6 +72,8 @@ struct Form {
   bool byte_fallback;
 };
 
+void PrintTo(const Form& f, std::ostream* os) { *os << f.column; }
+
 class EncodeCases : public ::testing::TestWithParam<Form> {};
 
 TEST_P(EncodeCases, EveryTextMatches) {

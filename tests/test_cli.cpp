@@ -1,0 +1,159 @@
+// The `pairrm` binary end to end: exit codes, JSON outputs, JSONL streaming with bad lines.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "fixtures.h"
+
+namespace pairrm {
+namespace {
+
+using nlohmann::json;
+
+struct CliResult {
+  int status;
+  std::string out;
+};
+
+CliResult run(const std::string& args, const std::string& stdin_text = "") {
+  const std::string in_path =
+      (std::filesystem::temp_directory_path() / ("pairrm_cli_in_" + std::to_string(::getpid()))).string();
+  std::ofstream(in_path, std::ios::binary) << stdin_text;
+  const std::string cmd = std::string(PAIRRM_BIN) + " " + args + " < " + in_path + " 2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = ::pclose(p);
+  std::filesystem::remove(in_path);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+std::vector<json> lines(const std::string& out) {
+  std::vector<json> v;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    const size_t nl = out.find('\n', pos);
+    v.push_back(json::parse(out.substr(pos, nl - pos)));
+    pos = nl == std::string::npos ? out.size() : nl + 1;
+  }
+  return v;
+}
+
+const std::string kModel = " --model " + test::model_dir("tiny");
+
+TEST(Cli, HelpOnEverySubcommand) {
+  for (const char* sub : {"", "tokenize", "compare"}) {
+    const CliResult r = run(std::string(sub) + " --help");
+    EXPECT_EQ(r.status, 0) << sub;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << sub;
+  }
+  EXPECT_NE(run("frobnicate").status, 0);
+  EXPECT_NE(run("compare --threads -3").status, 0);
+}
+
+TEST(Cli, TokenizeJson) {
+  const CliResult r = run("tokenize --json --text 'hello!'" + kModel);
+  ASSERT_EQ(r.status, 0);
+  EXPECT_EQ(json::parse(r.out)["ids"], json({1, 12018, 300, 2}));
+}
+
+TEST(Cli, CompareOneAllModes) {
+  const auto modes = test::read_json(test::fixtures_dir() + "/text_cases.json")["models"]["tiny"]["compare_modes"][0];
+  const std::string args = "compare --json --source 'hello!' --a 'hi!' --b 'f**k off!'" + kModel;
+  const json both = json::parse(run(args).out);
+  EXPECT_NEAR(both["score"].get<double>(), modes["default"].get<double>(), 2e-4);
+  EXPECT_NEAR(both["logit_ab"].get<double>(), modes["ab"].get<double>(), 1e-4);
+  EXPECT_NEAR(both["logit_ba"].get<double>(), modes["ba"].get<double>(), 1e-4);
+  EXPECT_EQ(both["a_better"], modes["better_default"]);
+  const json ab = json::parse(run(args + " --mode ab").out);
+  EXPECT_FALSE(ab.contains("logit_ba"));
+  EXPECT_EQ(ab["score"], both["logit_ab"]);
+  const json ba = json::parse(run(args + " --mode ba").out);
+  EXPECT_EQ(ba["score"], both["logit_ba"]);
+}
+
+TEST(Cli, CompareJsonlKeepsOrderAndReportsBadLines) {
+  const auto t = test::read_json(test::fixtures_dir() + "/text_cases.json");
+  const auto& rows = t["pair_rows"];
+  const auto& modes = t["models"]["tiny"]["compare_modes"];
+  std::string input;
+  std::vector<int> expect_row;  // -1: an error line
+  auto add_row = [&](int i, json id) {
+    json o = {{"source", rows[i]["source"]}, {"candidate_a", rows[i]["candidate1"]}, {"candidate_b", rows[i]["candidate2"]}};
+    if (!id.is_null()) o["id"] = id;
+    input += o.dump() + "\n";
+    expect_row.push_back(i);
+  };
+  add_row(0, "first");
+  input += "{not json\n";
+  expect_row.push_back(-1);
+  add_row(1, 42);
+  input += "\n";  // blank lines are skipped
+  input += R"({"source": "s", "candidate_a": "a"})" "\n";
+  expect_row.push_back(-1);
+  input += std::string(R"({"source": "s", "candidate_a": "a", "candidate_b": ")") + "\xff\xfe" + "\"}\n";
+  expect_row.push_back(-1);
+  input += R"({"source": 1, "candidate_a": "a", "candidate_b": "b"})" "\n";
+  expect_row.push_back(-1);
+  input += "[1,2,3]\r\n";
+  expect_row.push_back(-1);
+  add_row(2, nullptr);
+  add_row(3, json{{"nested", true}});
+
+  const CliResult r = run("compare --batch 3 --input -" + kModel, input);
+  EXPECT_EQ(r.status, 1) << "a failed line makes the exit status non-zero";
+  const auto out = lines(r.out);
+  ASSERT_EQ(out.size(), expect_row.size()) << r.out;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (expect_row[i] < 0) {
+      EXPECT_TRUE(out[i].contains("error")) << out[i];
+      EXPECT_TRUE(out[i]["line"].is_number_integer()) << out[i];
+      continue;
+    }
+    const auto& m = modes[expect_row[i]];
+    EXPECT_NEAR(out[i]["score"].template get<double>(), m["default"].template get<double>(), 2e-4) << out[i];
+    EXPECT_EQ(out[i]["a_better"], m["better_default"]);
+  }
+  EXPECT_EQ(out[0]["id"], "first");
+  EXPECT_EQ(out[1]["line"], 2);
+  EXPECT_EQ(out[2]["id"], 42);
+  EXPECT_EQ(out[3]["line"], 5);  // line numbers count the blank line
+  EXPECT_NE(out[3]["error"].template get<std::string>().find("candidate_b"), std::string::npos);
+  EXPECT_TRUE(out[7]["id"].is_null());
+  EXPECT_EQ(out[8]["id"], json({{"nested", true}}));
+
+  // All good lines: exit 0, and the same numbers whatever the batch size.
+  std::string good;
+  for (int i = 0; i < 4; ++i)
+    good += json({{"source", rows[i]["source"]}, {"candidate_a", rows[i]["candidate1"]}, {"candidate_b", rows[i]["candidate2"]}}).dump() + "\n";
+  const CliResult a = run("compare --batch 1 --input -" + kModel, good);
+  const CliResult b = run("compare --batch 4 --input -" + kModel, good);
+  EXPECT_EQ(a.status, 0);
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(Cli, OutputFileAndErrors) {
+  const std::string out_path = (std::filesystem::temp_directory_path() / ("pairrm_cli_out_" + std::to_string(::getpid()))).string();
+  const std::string line = R"({"id": 7, "source": "hello!", "candidate_a": "hi!", "candidate_b": "f**k off!"})";
+  EXPECT_EQ(run("compare --mode ab --input - --output " + out_path + kModel, line + "\n").status, 0);
+  std::ifstream in(out_path);
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  const json j = json::parse(content);
+  EXPECT_EQ(j["id"], 7);
+  EXPECT_FALSE(j.contains("logit_ba"));
+  std::filesystem::remove(out_path);
+
+  EXPECT_EQ(run("compare --input /nonexistent.jsonl" + kModel).status, 1);
+  EXPECT_EQ(run("compare --source a --a b --b c --model /nonexistent").status, 1);
+  EXPECT_EQ(run("tokenize --text \"$(printf '\\377')\"" + kModel).status, 1);  // invalid UTF-8
+  EXPECT_EQ(run("compare --source a --a b" + kModel).status, 2);
+}
+
+}  // namespace
+}  // namespace pairrm
