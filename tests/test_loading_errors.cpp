@@ -304,7 +304,7 @@ TEST(Load, Float16AndBFloat16AreConvertedExactly) {
   // A checkpoint stored in F16/BF16 must give bitwise the same logits as the F32 checkpoint holding the
   // same (rounded) values: conversion is exact, so nothing but the stored values may differ.
   const auto src = Safetensors::read(test::model_dir("tiny") + "/model.safetensors");
-  for (const std::string dtype : {"BF16", "F16"}) {
+  for (const std::string& dtype : std::vector<std::string>{"BF16", "F16"}) {
     Checkpoint half, ref;
     Safetensors rounded;
     write_bytes(half.weights(), convert_all(src, dtype, &rounded).bytes());

@@ -180,7 +180,7 @@ TEST(Tokenizer, PrefixStringsInUserTextNeverMisalignTheRow) {
 
 TEST(Tokenizer, InvalidUtf8IsAClearError) {
   auto model = load(SpecialTextPolicy::kLiteral, false);
-  for (const std::string bad : {std::string("abc\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"),
+  for (const std::string& bad : std::vector<std::string>{std::string("abc\xff"), std::string("\xc3"), std::string("\xed\xa0\x80"),
                                 std::string("\xc0\xaf"), std::string("ok \xf4\x90\x80\x80")}) {
     try {
       model->encode(bad);
