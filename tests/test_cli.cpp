@@ -7,43 +7,16 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli_run.h"
 #include "fixtures.h"
 
 namespace pairrm {
 namespace {
 
 using nlohmann::json;
-
-struct CliResult {
-  int status;
-  std::string out;
-};
-
-CliResult run(const std::string& args, const std::string& stdin_text = "") {
-  const std::string in_path =
-      (std::filesystem::temp_directory_path() / ("pairrm_cli_in_" + std::to_string(::getpid()))).string();
-  std::ofstream(in_path, std::ios::binary) << stdin_text;
-  const std::string cmd = std::string(PAIRRM_BIN) + " " + args + " < " + in_path + " 2>/dev/null";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = ::pclose(p);
-  std::filesystem::remove(in_path);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-std::vector<json> lines(const std::string& out) {
-  std::vector<json> v;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    const size_t nl = out.find('\n', pos);
-    v.push_back(json::parse(out.substr(pos, nl - pos)));
-    pos = nl == std::string::npos ? out.size() : nl + 1;
-  }
-  return v;
-}
+using test::CliResult;
+using test::lines;
+using test::run;
 
 const std::string kModel = " --model " + test::model_dir("tiny");
 
@@ -106,7 +79,7 @@ TEST(Cli, CompareJsonlKeepsOrderAndReportsBadLines) {
   add_row(2, nullptr);
   add_row(3, json{{"nested", true}});
 
-  const CliResult r = run("compare --batch 3 --input -" + kModel, input);
+  const CliResult r = run("compare --chunk-lines 3 --input -" + kModel, input);
   EXPECT_EQ(r.status, 1) << "a failed line makes the exit status non-zero";
   const auto out = lines(r.out);
   ASSERT_EQ(out.size(), expect_row.size()) << r.out;
@@ -132,8 +105,8 @@ TEST(Cli, CompareJsonlKeepsOrderAndReportsBadLines) {
   std::string good;
   for (int i = 0; i < 4; ++i)
     good += json({{"source", rows[i]["source"]}, {"candidate_a", rows[i]["candidate1"]}, {"candidate_b", rows[i]["candidate2"]}}).dump() + "\n";
-  const CliResult a = run("compare --batch 1 --input -" + kModel, good);
-  const CliResult b = run("compare --batch 4 --input -" + kModel, good);
+  const CliResult a = run("compare --chunk-lines 1 --batch-size 1 --input -" + kModel, good);
+  const CliResult b = run("compare --chunk-lines 4 --input -" + kModel, good);
   EXPECT_EQ(a.status, 0);
   EXPECT_EQ(a.out, b.out);
 }

@@ -129,9 +129,14 @@ class Context {
   int threads() const;
   void set_threads(int threads);
 
-  // logit(candidate1 over candidate2) for each row; rows are processed together without padding, and a
-  // row's logit does not depend on the other rows of the call.
+  // logit(candidate1 over candidate2) for each row, in the order given. The rows are scheduled longest
+  // first in batches within the limits below, never padded; a row's logit is bitwise the same whatever
+  // else is in the call.
   std::vector<double> logits(const std::vector<PairRow>& rows);
+
+  // Scheduling limits of logits(): rows per batch and tokens per batch (a longer row runs alone). They
+  // bound the scratch memory; they never change a result.
+  void set_batch_limits(int max_rows, long max_tokens);
 
   // compare() of llm-blender for a batch of comparisons.
   std::vector<CompareResult> compare(const std::vector<Comparison>& items, CompareMode mode = CompareMode::kBoth);

@@ -30,6 +30,8 @@ struct Model::Impl {
 struct Context::Impl {
   std::shared_ptr<const Model> model;
   int threads = 1;
+  int max_batch_rows = 64;
+  long max_batch_tokens = 16384;
   Workspace workspace;
 };
 

@@ -1,5 +1,7 @@
 #include <omp.h>
 
+#include <algorithm>
+#include <climits>
 #include <thread>
 
 #include "api/model_impl.h"
@@ -100,33 +102,57 @@ void Context::set_threads(int threads) {
   impl_->threads = threads;
 }
 
+void Context::set_batch_limits(int max_rows, long max_tokens) {
+  if (max_rows < 1 || max_tokens < 1) throw Error("batch limits must be positive");
+  impl_->max_batch_rows = max_rows;
+  impl_->max_batch_tokens = max_tokens;
+}
+
 std::vector<double> Context::logits(const std::vector<PairRow>& rows) {
   const Model::Impl& m = impl_->model->impl();
   const ModelConfig& c = m.config;
-  std::vector<RowRef> refs;
-  refs.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const PairRow& r = rows[i];
     const auto n = static_cast<int32_t>(r.ids.size());
+    if (r.ids.size() > static_cast<size_t>(INT32_MAX / std::max(1, c.hidden_size)))
+      throw Error("row " + std::to_string(i) + ": " + std::to_string(r.ids.size()) + " tokens is too long");
     for (int32_t p : {r.source_pos, r.cand1_pos, r.cand2_pos})
       if (p < 0 || p >= n)
         throw Error("row " + std::to_string(i) + ": prefix position " + std::to_string(p) + " is outside the row of " +
                     std::to_string(n) + " tokens");
-    refs.push_back({r.ids.data(), n});
   }
+  // Longest first, so batches hold rows of similar length (and the largest scratch is sized once).
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rows[a].ids.size() > rows[b].ids.size(); });
+
   // The thread count is set for this calling thread only (OpenMP's per-thread ICV), so Contexts with
   // different counts can run side by side.
   omp_set_num_threads(impl_->threads);
-  encoder_forward(c, m.weights, m.relative, refs, impl_->threads, impl_->workspace);
-  std::vector<double> out;
-  out.reserve(rows.size());
-  const float* x = impl_->workspace.x.data();
-  long offset = 0;
+  std::vector<double> out(rows.size());
+  std::vector<RowRef> batch;
   const long H = c.hidden_size;
-  for (const PairRow& r : rows) {
-    const float* base = x + offset * H;
-    out.push_back(head_logit(c, m.weights, base + r.source_pos * H, base + r.cand1_pos * H, base + r.cand2_pos * H));
-    offset += static_cast<long>(r.ids.size());
+  for (size_t begin = 0; begin < order.size();) {
+    batch.clear();
+    long tokens = 0;
+    size_t end = begin;
+    while (end < order.size() && static_cast<int>(batch.size()) < impl_->max_batch_rows) {
+      const long n = static_cast<long>(rows[order[end]].ids.size());
+      if (!batch.empty() && tokens + n > impl_->max_batch_tokens) break;
+      batch.push_back({rows[order[end]].ids.data(), static_cast<int>(n)});
+      tokens += n;
+      ++end;
+    }
+    encoder_forward(c, m.weights, m.relative, batch, impl_->threads, impl_->workspace);
+    const float* x = impl_->workspace.x.data();
+    long offset = 0;
+    for (size_t k = begin; k < end; ++k) {
+      const PairRow& r = rows[order[k]];
+      const float* base = x + offset * H;
+      out[order[k]] = head_logit(c, m.weights, base + r.source_pos * H, base + r.cand1_pos * H, base + r.cand2_pos * H);
+      offset += static_cast<long>(r.ids.size());
+    }
+    begin = end;
   }
   return out;
 }

@@ -1,9 +1,19 @@
-// Streaming JSON Lines: one line in memory at a time, bounded.
+// Streaming JSON Lines jobs for the CLI: one line in memory at a time (bounded), lines processed in chunks
+// whose forward passes are scheduled together, output in input order, one error record per bad line,
+// resumable, with progress on stderr.
 #pragma once
+#include <functional>
 #include <istream>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "pairrm/pairrm.h"
 
 namespace pairrm::cli {
+
+using OrderedJson = nlohmann::ordered_json;
 
 class LineReader {
  public:
@@ -18,5 +28,57 @@ class LineReader {
   size_t max_;
   long number_ = 0;
 };
+
+// One kind of JSONL work: parse() validates a line into an item (throwing std::exception with a message
+// that names the field), run() computes the output records of a chunk of items with one scheduled set of
+// forward passes (throwing pairrm::Error when an item is bad, in which case the items are retried alone).
+class JsonlJob {
+ public:
+  virtual ~JsonlJob() = default;
+  virtual void add(const nlohmann::json& line) = 0;
+  virtual size_t size() const = 0;
+  virtual void clear() = 0;
+  virtual std::vector<OrderedJson> run(Context& ctx) = 0;
+  virtual std::vector<OrderedJson> run_one(Context& ctx, size_t i) = 0;
+};
+
+template <class Item>
+class TypedJob : public JsonlJob {
+ public:
+  using Parse = std::function<Item(const nlohmann::json&)>;
+  using Run = std::function<std::vector<OrderedJson>(Context&, const std::vector<Item>&)>;
+  TypedJob(Parse parse, Run run) : parse_(std::move(parse)), run_(std::move(run)) {}
+  void add(const nlohmann::json& line) override { items_.push_back(parse_(line)); }
+  size_t size() const override { return items_.size(); }
+  void clear() override { items_.clear(); }
+  std::vector<OrderedJson> run(Context& ctx) override { return run_(ctx, items_); }
+  std::vector<OrderedJson> run_one(Context& ctx, size_t i) override { return run_(ctx, {items_.at(i)}); }
+
+ private:
+  Parse parse_;
+  Run run_;
+  std::vector<Item> items_;
+};
+
+struct JsonlOptions {
+  std::string command = "pairrm";     // for progress and summary lines
+  std::string input = "-";            // path or "-" (stdin)
+  std::string output = "-";           // path or "-" (stdout)
+  bool resume = false;                // continue an interrupted run into an existing output file
+  bool quiet = false;
+  size_t chunk_lines = 32;            // lines whose passes are scheduled together
+  size_t max_line_bytes = 64u << 20;  // longer lines are an error record, not an allocation
+};
+
+struct JsonlStats {
+  long ok = 0;
+  long failed = 0;
+  long resumed = 0;  // lines already in the output before this run
+};
+
+// Runs `job` over the input. Each non-blank input line gives exactly one output line, in input order:
+// the job's record with "id" (the input's, or null) first, or {"line": n, "error": "..."}.
+// Throws pairrm::Error for problems with the files themselves.
+JsonlStats run_jsonl(Context& ctx, JsonlJob& job, const JsonlOptions& options);
 
 }  // namespace pairrm::cli

@@ -1,12 +1,13 @@
 // The `pairrm` command line.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "cli/jsonl_compare.h"
+#include "cli/commands.h"
+#include "cli/jsonl.h"
 #include "pairrm/pairrm.h"
+#include "pairrm/ranking.h"
 
 #ifndef PAIRRM_DEFAULT_MODEL_DIR
 #define PAIRRM_DEFAULT_MODEL_DIR "models/tiny"
@@ -15,12 +16,15 @@
 namespace {
 
 using nlohmann::json;
+using pairrm::cli::OrderedJson;
 
 struct ModelFlags {
   std::string model;
   int threads = 0;
   std::string special_tokens = "literal";
   bool byte_fallback = false;
+  int batch_size = 64;
+  long max_tokens_per_batch = 16384;
 
   void add(CLI::App* app) {
     app->add_option("--model,-m", model,
@@ -33,6 +37,13 @@ struct ModelFlags {
     app->add_flag("--byte-fallback", byte_fallback,
                   "spell rare characters with SentencePiece byte pieces (slow tokenizer) instead of one [UNK] "
                   "(fast tokenizer, what PairRM was trained with)");
+  }
+  void add_batching(CLI::App* app) {
+    app->add_option("--batch-size", batch_size, "forward passes per batch (default 64); never changes a result")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-tokens-per-batch", max_tokens_per_batch,
+                    "tokens per batch (default 16384; a longer row runs alone); never changes a result")
+        ->check(CLI::PositiveNumber);
   }
 
   std::string directory() const {
@@ -48,6 +59,32 @@ struct ModelFlags {
     o.tokenizer.byte_fallback = byte_fallback;
     return pairrm::Model::load(directory(), o);
   }
+  std::unique_ptr<pairrm::Context> context() const {
+    auto ctx = std::make_unique<pairrm::Context>(load(), threads);
+    ctx->set_batch_limits(batch_size, max_tokens_per_batch);
+    return ctx;
+  }
+};
+
+struct JsonlFlags {
+  pairrm::cli::JsonlOptions options;
+  pairrm::cli::InputLimits limits;
+
+  CLI::Option* add(CLI::App* app, const std::string& line_format) {
+    auto* in = app->add_option("--input,-i", options.input, "JSONL input ('-' = stdin), lines " + line_format);
+    app->add_option("--output,-o", options.output, "JSONL output file ('-' or absent = stdout)");
+    app->add_flag("--resume", options.resume,
+                  "continue an interrupted run: keep the records already in --output and append the rest");
+    app->add_flag("--quiet,-q", options.quiet, "no progress or summary on stderr");
+    app->add_option("--chunk-lines", options.chunk_lines,
+                    "input lines whose forward passes are scheduled together (default 32)")
+        ->check(CLI::PositiveNumber);
+    return in;
+  }
+  void add_candidate_limit(CLI::App* app) {
+    app->add_option("--max-candidates", limits.max_candidates, "candidates per line (default 64)")
+        ->check(CLI::PositiveNumber);
+  }
 };
 
 pairrm::CompareMode parse_mode(const std::string& m) {
@@ -56,67 +93,24 @@ pairrm::CompareMode parse_mode(const std::string& m) {
   return pairrm::CompareMode::kBoth;
 }
 
-json compare_json(const pairrm::CompareResult& r) {
-  json o;
-  if (r.has_ab) o["logit_ab"] = r.logit_ab;
-  if (r.has_ba) o["logit_ba"] = r.logit_ba;
-  o["score"] = r.score;
-  o["a_better"] = r.a_better;
-  return o;
+CLI::Option* add_mode(CLI::App* app, std::string& mode) {
+  return app
+      ->add_option("--mode", mode,
+                   "ab: logit(A,B); ba: logit(B,A); both (default): logit(A,B) - logit(B,A), llm-blender's default")
+      ->check(CLI::IsMember({"ab", "ba", "both"}));
 }
 
-int run_tokenize(const ModelFlags& flags, const std::string& text, bool as_json) {
-  auto model = flags.load();
-  const auto ids = model->encode(text);
-  if (as_json) {
-    std::cout << json{{"ids", ids}, {"length", ids.size()}}.dump() << "\n";
-  } else {
-    for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
-    std::cout << "\n";
+// Runs a job over --input, or over the one line given on the command line.
+int run_job(const ModelFlags& mf, JsonlFlags& jf, pairrm::cli::JsonlJob& job, const std::string& command,
+            const json* single_line) {
+  auto ctx = mf.context();
+  if (single_line) {
+    job.add(*single_line);
+    std::cout << job.run(*ctx).at(0).dump() << "\n";
+    return 0;
   }
-  return 0;
-}
-
-int run_compare_one(const ModelFlags& flags, const std::string& source, const std::string& a, const std::string& b,
-                    pairrm::CompareMode mode, bool as_json) {
-  auto model = flags.load();
-  pairrm::Context ctx(model, flags.threads);
-  const auto r = ctx.compare({{source, a, b}}, mode).at(0);
-  if (as_json) {
-    std::cout << compare_json(r).dump() << "\n";
-  } else {
-    std::printf("score    %.6f\n", r.score);
-    if (r.has_ab) std::printf("logit_ab %.6f\n", r.logit_ab);
-    if (r.has_ba) std::printf("logit_ba %.6f\n", r.logit_ba);
-    std::printf("%s\n", r.a_better ? "A is better" : "A is not better");
-  }
-  return 0;
-}
-
-int run_compare_jsonl(const ModelFlags& flags, const std::string& input, const std::string& output,
-                      pairrm::CompareMode mode, size_t batch) {
-  auto model = flags.load();
-  pairrm::Context ctx(model, flags.threads);
-  std::ifstream in_file;
-  std::ofstream out_file;
-  std::istream* in = &std::cin;
-  std::ostream* out = &std::cout;
-  if (input != "-") {
-    in_file.open(input, std::ios::binary);
-    if (!in_file) throw pairrm::Error(input + ": cannot open");
-    in = &in_file;
-  }
-  if (!output.empty() && output != "-") {
-    out_file.open(output, std::ios::binary | std::ios::trunc);
-    if (!out_file) throw pairrm::Error(output + ": cannot open for writing");
-    out = &out_file;
-  }
-  pairrm::cli::JsonlOptions opt;
-  opt.mode = mode;
-  opt.batch_lines = batch;
-  const auto stats = pairrm::cli::compare_jsonl(ctx, *in, *out, opt);
-  if (!*out) throw pairrm::Error("write failed");
-  std::cerr << "pairrm compare: " << stats.ok << " ok, " << stats.failed << " failed\n";
+  jf.options.command = "pairrm " + command;
+  const auto stats = pairrm::cli::run_jsonl(*ctx, job, jf.options);
   return stats.failed ? 1 : 0;
 }
 
@@ -127,6 +121,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", pairrm::version());
 
+  // tokenize
   ModelFlags tok_flags;
   std::string tok_text;
   bool tok_json = false;
@@ -135,38 +130,157 @@ int main(int argc, char** argv) {
   tok->add_option("--text", tok_text, "the text")->required();
   tok->add_flag("--json", tok_json, "print {\"ids\": [...], \"length\": n}");
 
+  // compare
   ModelFlags cmp_flags;
-  std::string source, a, b, input, output, mode = "both";
+  JsonlFlags cmp_io;
+  std::string source, a, b, cmp_mode = "both";
   bool cmp_json = false;
-  size_t batch = 16;
   auto* cmp = app.add_subcommand("compare", "is candidate A a better answer to the source than candidate B?");
   cmp_flags.add(cmp);
+  cmp_flags.add_batching(cmp);
   auto* src_opt = cmp->add_option("--source,-s", source, "the instruction / prompt");
   auto* a_opt = cmp->add_option("--a", a, "candidate A");
   auto* b_opt = cmp->add_option("--b", b, "candidate B");
-  auto* in_opt = cmp->add_option("--input,-i", input,
-                                 "JSONL file ('-' = stdin) of {\"id\"?, \"source\", \"candidate_a\", \"candidate_b\"}");
-  cmp->add_option("--output,-o", output, "JSONL output file ('-' or absent = stdout)");
-  cmp->add_option("--mode", mode,
-                  "ab: logit(A,B); ba: logit(B,A); both (default): logit(A,B) - logit(B,A), llm-blender's default")
-      ->check(CLI::IsMember({"ab", "ba", "both"}));
-  cmp->add_option("--batch", batch, "comparisons per forward pass in --input mode (default 16)")
-      ->check(CLI::PositiveNumber);
-  cmp->add_flag("--json", cmp_json, "print the result as JSON");
-  src_opt->excludes(in_opt);
-  a_opt->excludes(in_opt);
-  b_opt->excludes(in_opt);
+  auto* cmp_in = cmp_io.add(cmp, "{\"id\"?, \"source\", \"candidate_a\", \"candidate_b\"}");
+  add_mode(cmp, cmp_mode);
+  cmp->add_flag("--json", cmp_json, "print the single result as JSON");
+  for (auto* o : {src_opt, a_opt, b_opt}) o->excludes(cmp_in);
+
+  // rank
+  ModelFlags rank_flags;
+  JsonlFlags rank_io;
+  std::string rank_source, with_ref;
+  std::vector<std::string> rank_candidates;
+  auto* rk = app.add_subcommand("rank", "rank candidates by comparing every ordered pair (llm-blender's rank)");
+  rank_flags.add(rk);
+  rank_flags.add_batching(rk);
+  auto* rk_in = rank_io.add(rk, "{\"id\"?, \"source\", \"candidates\": [...], \"reference\"? (--with-ref given)}");
+  rank_io.add_candidate_limit(rk);
+  rk->add_option("--source,-s", rank_source, "the instruction / prompt")->excludes(rk_in);
+  rk->add_option("--candidates,-c", rank_candidates, "the candidates")->excludes(rk_in);
+  rk->add_option("--with-ref", with_ref,
+                 "rank against one reference: score(c) = -(logit(ref,c) - logit(c,ref)); longest, shortest, "
+                 "median_length, first, last, or given (the line's \"reference\")")
+      ->check(CLI::IsMember({"longest", "shortest", "median_length", "first", "last", "given"}));
+
+  // best-of-n / worst-of-n
+  struct SelectFlags {
+    ModelFlags model;
+    JsonlFlags io;
+    std::string source, method = "bubble";
+    std::vector<std::string> candidates;
+    uint64_t seed = 0;
+    bool return_all = false;
+    CLI::App* app = nullptr;
+    CLI::Option* seed_opt = nullptr;
+    CLI::Option* input_opt = nullptr;
+  };
+  SelectFlags best, worst;
+  for (SelectFlags* f : {&best, &worst}) {
+    const bool is_worst = f == &worst;
+    f->app = app.add_subcommand(is_worst ? "worst-of-n" : "best-of-n",
+                                is_worst ? "pick the worst candidate (llm-blender's get_worst_of_n)"
+                                         : "pick the best candidate (llm-blender's get_best_of_n)");
+    f->model.add(f->app);
+    f->model.add_batching(f->app);
+    auto* in = f->input_opt = f->io.add(f->app, "{\"id\"?, \"source\", \"candidates\": [...]}");
+    f->io.add_candidate_limit(f->app);
+    f->app->add_option("--source,-s", f->source, "the instruction / prompt")->excludes(in);
+    f->app->add_option("--candidates,-c", f->candidates, "the candidates")->excludes(in);
+    f->app->add_option("--method", f->method,
+                       "bubble (default): one pass comparing neighbours, 2(n-1) passes; full: rank all pairs")
+        ->check(CLI::IsMember({"bubble", "full"}));
+    f->seed_opt = f->app->add_option("--seed", f->seed, "bubble: visit the candidates in a seeded random order "
+                                                        "(default: the given order)");
+    f->app->add_flag("--return-all", f->return_all,
+                     "also output the bubble order and step scores (\"order\", \"pass_scores\") or the full "
+                     "ranking (\"scores\", \"ranks\")");
+  }
+
+  // compare-conversations
+  ModelFlags conv_flags;
+  JsonlFlags conv_io;
+  std::string conv_mode = "both";
+  auto* conv = app.add_subcommand("compare-conversations", "compare two multi-turn conversations with the same USER turns");
+  conv_flags.add(conv);
+  conv_flags.add_batching(conv);
+  conv_io.add(conv, "{\"id\"?, \"conversation_a\": [{\"role\", \"content\"}...], \"conversation_b\": [...]}")->required();
+  add_mode(conv, conv_mode);
+
+  // dpo
+  ModelFlags dpo_flags;
+  JsonlFlags dpo_io;
+  auto* dpo = app.add_subcommand("dpo", "turn N responses per prompt into a DPO pair (best and worst of the full ranking)");
+  dpo_flags.add(dpo);
+  dpo_flags.add_batching(dpo);
+  dpo_io.add(dpo, "{\"id\"?, \"prompt\", \"responses\": [...]}")->required();
+  dpo_io.add_candidate_limit(dpo);
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*tok) return run_tokenize(tok_flags, tok_text, tok_json);
+    if (*tok) {
+      const auto ids = tok_flags.load()->encode(tok_text);
+      if (tok_json) {
+        std::cout << json{{"ids", ids}, {"length", ids.size()}}.dump() << "\n";
+      } else {
+        for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+        std::cout << "\n";
+      }
+      return 0;
+    }
     if (*cmp) {
-      if (!input.empty()) return run_compare_jsonl(cmp_flags, input, output, parse_mode(mode), batch);
+      auto job = pairrm::cli::make_compare_job(parse_mode(cmp_mode));
+      if (*cmp_in) return run_job(cmp_flags, cmp_io, *job, "compare", nullptr);
       if (!*src_opt || !*a_opt || !*b_opt) {
         std::cerr << "pairrm compare: give --source, --a and --b, or --input FILE.jsonl\n";
         return 2;
       }
-      return run_compare_one(cmp_flags, source, a, b, parse_mode(mode), cmp_json);
+      if (cmp_json) {
+        const json line = {{"source", source}, {"candidate_a", a}, {"candidate_b", b}};
+        return run_job(cmp_flags, cmp_io, *job, "compare", &line);
+      }
+      const auto r = cmp_flags.context()->compare({{source, a, b}}, parse_mode(cmp_mode)).at(0);
+      std::printf("score    %.6f\n", r.score);
+      if (r.has_ab) std::printf("logit_ab %.6f\n", r.logit_ab);
+      if (r.has_ba) std::printf("logit_ba %.6f\n", r.logit_ba);
+      std::printf("%s\n", r.a_better ? "A is better" : "A is not better");
+      return 0;
+    }
+    if (*rk) {
+      std::optional<std::string> ref;
+      if (!with_ref.empty()) ref = with_ref;
+      auto job = pairrm::cli::make_rank_job(ref, rank_io.limits);
+      if (*rk_in) return run_job(rank_flags, rank_io, *job, "rank", nullptr);
+      if (rank_candidates.empty() || with_ref == "given") {
+        std::cerr << "pairrm rank: give --source and --candidates (without --with-ref given), or --input FILE.jsonl\n";
+        return 2;
+      }
+      const json line = {{"source", rank_source}, {"candidates", rank_candidates}};
+      return run_job(rank_flags, rank_io, *job, "rank", &line);
+    }
+    for (SelectFlags* f : {&best, &worst}) {
+      if (!*f->app) continue;
+      pairrm::BestOfNOptions o;
+      o.worst = f == &worst;
+      o.method = f->method == "full" ? pairrm::SelectionMethod::kFull : pairrm::SelectionMethod::kBubble;
+      if (*f->seed_opt) o.seed = f->seed;
+      auto job = pairrm::cli::make_best_of_n_job(o, f->return_all, f->io.limits);
+      const std::string name = o.worst ? "worst-of-n" : "best-of-n";
+      if (*f->input_opt) return run_job(f->model, f->io, *job, name, nullptr);
+      if (f->candidates.empty()) {
+        std::cerr << "pairrm " << name << ": give --source and --candidates, or --input FILE.jsonl\n";
+        return 2;
+      }
+      const json line = {{"source", f->source}, {"candidates", f->candidates}};
+      return run_job(f->model, f->io, *job, name, &line);
+    }
+    if (*conv) {
+      auto job = pairrm::cli::make_conversations_job(parse_mode(conv_mode));
+      return run_job(conv_flags, conv_io, *job, "compare-conversations", nullptr);
+    }
+    if (*dpo) {
+      auto job = pairrm::cli::make_dpo_job(dpo_io.limits);
+      return run_job(dpo_flags, dpo_io, *job, "dpo", nullptr);
     }
   } catch (const std::exception& e) {
     std::cerr << "pairrm: error: " << e.what() << "\n";

@@ -1,0 +1,33 @@
+// The JSONL jobs behind `pairrm compare|rank|best-of-n|worst-of-n|compare-conversations|dpo --input`.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/jsonl.h"
+#include "pairrm/ranking.h"
+
+namespace pairrm::cli {
+
+struct InputLimits {
+  size_t max_candidates = 64;  // rank needs n(n-1) passes: bound the work one line can ask for
+};
+
+// {"source", "candidate_a", "candidate_b"} -> {"logit_ab"?, "logit_ba"?, "score", "a_better"}
+std::unique_ptr<JsonlJob> make_compare_job(CompareMode mode);
+
+// {"source", "candidates", "reference"?} -> {"scores", "ranks", "reference"?}. reference_mode: none = plain
+// rank; "given" = the line's "reference" field; else a ReferenceMode name.
+std::unique_ptr<JsonlJob> make_rank_job(const std::optional<std::string>& reference_mode, InputLimits limits);
+
+// {"source", "candidates"} -> {"best_index", "best"} (or worst_*), + "order"/"scores" with return_all.
+std::unique_ptr<JsonlJob> make_best_of_n_job(BestOfNOptions options, bool return_all, InputLimits limits);
+
+// {"conversation_a": [{"role", "content"}...], "conversation_b": [...]} -> compare's fields.
+std::unique_ptr<JsonlJob> make_conversations_job(CompareMode mode);
+
+// {"prompt", "responses"} -> {"prompt", "chosen", "rejected", "chosen_score", "rejected_score"} from the
+// full ranking (ties: lowest index), or {"prompt", "skipped": reason} when no preference exists.
+std::unique_ptr<JsonlJob> make_dpo_job(InputLimits limits);
+
+}  // namespace pairrm::cli

@@ -1,0 +1,241 @@
+#include "cli/jsonl.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "cli/progress.h"
+
+namespace pairrm::cli {
+
+using nlohmann::json;
+
+bool LineReader::next(std::string& line, bool& too_long) {
+  line.clear();
+  too_long = false;
+  std::streambuf* sb = in_.rdbuf();
+  bool any = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) break;
+    any = true;
+    if (c == '\n') break;
+    if (too_long) continue;
+    if (line.size() >= max_) {
+      too_long = true;
+      line.clear();
+      line.shrink_to_fit();
+      continue;
+    }
+    line.push_back(static_cast<char>(c));
+  }
+  if (!any) return false;
+  ++number_;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return true;
+}
+
+namespace {
+
+bool is_blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
+
+// Non-blank lines of a regular file, counted in one streaming pass (for the progress total); -1 for pipes.
+long count_records(const std::string& path) {
+  if (path == "-") return -1;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+  std::ifstream in(path, std::ios::binary);
+  long count = 0;
+  bool content = false;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      const char c = buf[i];
+      if (c == '\n') {
+        count += content;
+        content = false;
+      } else if (c != ' ' && c != '\t' && c != '\r') {
+        content = true;
+      }
+    }
+  }
+  return count + content;
+}
+
+// For --resume: the records already in `path`. A partial last line (the process was killed mid-write) is
+// cut off so that appending continues on a line boundary.
+std::vector<json> existing_records(const std::string& path) {
+  std::vector<json> records;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return records;
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  const size_t complete = content.rfind('\n') == std::string::npos ? 0 : content.rfind('\n') + 1;
+  if (complete != content.size()) {
+    if (::truncate(path.c_str(), static_cast<off_t>(complete)) != 0) throw Error(path + ": cannot truncate for --resume");
+    content.resize(complete);
+  }
+  size_t pos = 0;
+  while (pos < content.size()) {
+    const size_t nl = content.find('\n', pos);
+    try {
+      records.push_back(json::parse(content.substr(pos, nl - pos)));
+    } catch (const json::exception&) {
+      throw Error(path + ": line " + std::to_string(records.size() + 1) + " is not JSON; cannot --resume");
+    }
+    pos = nl + 1;
+  }
+  return records;
+}
+
+struct Pending {
+  long line = 0;
+  std::optional<std::string> error;
+  json id;
+  bool in_job = false;
+};
+
+class Runner {
+ public:
+  Runner(Context& ctx, JsonlJob& job, std::ostream& out, const JsonlOptions& opt, Progress& progress)
+      : ctx_(ctx), job_(job), out_(out), opt_(opt), progress_(progress) {}
+
+  void add(long number, const std::string& text, bool too_long) {
+    Pending p;
+    p.line = number;
+    if (too_long) {
+      p.error = "line longer than " + std::to_string(opt_.max_line_bytes) + " bytes";
+    } else {
+      try {
+        const json j = json::parse(text);
+        if (!j.is_object()) throw std::invalid_argument("line is not a JSON object");
+        p.id = j.contains("id") ? j["id"] : json(nullptr);
+        job_.add(j);
+        p.in_job = true;
+      } catch (const json::exception& e) {
+        p.error = std::string("invalid JSON: ") + e.what();
+      } catch (const std::exception& e) {
+        p.error = e.what();
+      }
+    }
+    pending_.push_back(std::move(p));
+    if (pending_.size() >= std::max<size_t>(1, opt_.chunk_lines)) flush();
+  }
+
+  void flush() {
+    if (pending_.empty()) return;
+    std::vector<OrderedJson> results;
+    std::vector<std::optional<std::string>> item_errors(job_.size());
+    try {
+      results = job_.run(ctx_);
+    } catch (const Error&) {
+      // One bad item fails the whole chunk: redo it item by item so only the bad lines report errors.
+      results.assign(job_.size(), OrderedJson());
+      for (size_t i = 0; i < job_.size(); ++i) {
+        try {
+          results[i] = job_.run_one(ctx_, i).at(0);
+        } catch (const Error& e) {
+          item_errors[i] = e.what();
+        }
+      }
+    }
+    size_t k = 0;
+    for (Pending& p : pending_) {
+      if (p.in_job) {
+        if (item_errors[k]) p.error = item_errors[k];
+        ++k;
+      }
+      OrderedJson record;
+      if (p.error) {
+        record["line"] = p.line;
+        record["error"] = *p.error;
+        ++stats.failed;
+      } else {
+        record["id"] = p.id;
+        for (auto& [key, value] : results[k - 1].items()) record[key] = value;
+        ++stats.ok;
+      }
+      out_ << record.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+    }
+    out_.flush();
+    if (!out_) throw Error("writing the output failed");
+    job_.clear();
+    pending_.clear();
+    progress_.advance(stats.resumed + stats.ok + stats.failed);
+  }
+
+  JsonlStats stats;
+
+ private:
+  Context& ctx_;
+  JsonlJob& job_;
+  std::ostream& out_;
+  const JsonlOptions& opt_;
+  Progress& progress_;
+  std::vector<Pending> pending_;
+};
+
+}  // namespace
+
+JsonlStats run_jsonl(Context& ctx, JsonlJob& job, const JsonlOptions& opt) {
+  std::ifstream in_file;
+  std::istream* in = &std::cin;
+  if (opt.input != "-") {
+    in_file.open(opt.input, std::ios::binary);
+    if (!in_file) throw Error(opt.input + ": cannot open");
+    in = &in_file;
+  }
+  const bool to_file = !opt.output.empty() && opt.output != "-";
+  if (opt.resume && !to_file) throw Error("--resume needs --output FILE");
+  std::vector<json> done;
+  if (opt.resume) done = existing_records(opt.output);
+  std::ofstream out_file;
+  std::ostream* out = &std::cout;
+  if (to_file) {
+    out_file.open(opt.output, std::ios::binary | (opt.resume ? std::ios::app : std::ios::trunc));
+    if (!out_file) throw Error(opt.output + ": cannot open for writing");
+    out = &out_file;
+  }
+
+  Progress progress(opt.command, count_records(opt.input), opt.quiet);
+  Runner runner(ctx, job, *out, opt, progress);
+  runner.stats.resumed = static_cast<long>(done.size());  // all of them are skipped below, or it is an error
+  LineReader reader(*in, opt.max_line_bytes);
+  std::string line;
+  bool too_long = false;
+  size_t skipped = 0;
+  while (reader.next(line, too_long)) {
+    if (!too_long && is_blank(line)) continue;
+    if (skipped < done.size()) {
+      // Already in the output: check that it is this line's record (same id), then skip it.
+      const json& rec = done[skipped];
+      if (!too_long && rec.contains("id")) {
+        json id = nullptr;
+        try {
+          const json j = json::parse(line);
+          if (j.is_object() && j.contains("id")) id = j["id"];
+        } catch (const json::exception&) {
+        }
+        if (id != rec["id"])
+          throw Error("--resume: output line " + std::to_string(skipped + 1) + " has id " + rec["id"].dump() +
+                      " but input line " + std::to_string(reader.line_number()) + " has id " + id.dump() +
+                      "; is this the output of the same input?");
+      }
+      ++skipped;
+      continue;
+    }
+    runner.add(reader.line_number(), line, too_long);
+  }
+  if (skipped < done.size())
+    throw Error("--resume: the output has " + std::to_string(done.size()) + " records but the input only " +
+                std::to_string(skipped));
+  runner.flush();
+  JsonlStats stats = runner.stats;
+  progress.finish(std::to_string(stats.ok) + " ok, " + std::to_string(stats.failed) + " failed" +
+                  (stats.resumed ? ", " + std::to_string(stats.resumed) + " already done" : ""));
+  return stats;
+}
+
+}  // namespace pairrm::cli

@@ -1,0 +1,212 @@
+// `pairrm rank|best-of-n|worst-of-n|compare-conversations|dpo` end to end: fixture values, invariants,
+// batching, resume.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cli_run.h"
+#include "fixtures.h"
+
+namespace pairrm {
+namespace {
+
+using nlohmann::json;
+using test::lines;
+using test::run;
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("pairrm_" + name + "_" + std::to_string(::getpid()))).string();
+}
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+class CliApi : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string model() const { return " -q --model " + test::model_dir(GetParam()); }
+  json cases() const { return test::read_json(test::fixtures_dir() + "/text_cases.json")["models"][GetParam()]; }
+};
+
+TEST_P(CliApi, RankAndRankWithRefLongest) {
+  std::string input;
+  const auto rc = cases()["rank_cases"];
+  for (size_t k = 0; k < rc.size(); ++k)
+    input += json({{"id", k}, {"source", rc[k]["source"]}, {"candidates", rc[k]["candidates"]}}).dump() + "\n";
+  const auto plain = run("rank --input -" + model(), input);
+  const auto ref = run("rank --with-ref longest --input -" + model(), input);
+  ASSERT_EQ(plain.status, 0);
+  ASSERT_EQ(ref.status, 0);
+  const auto p = lines(plain.out), r = lines(ref.out);
+  ASSERT_EQ(p.size(), rc.size());
+  ASSERT_EQ(r.size(), rc.size());
+  for (size_t k = 0; k < rc.size(); ++k) {
+    EXPECT_EQ(p[k]["id"], k);
+    EXPECT_EQ(p[k]["ranks"], rc[k]["ranks"]);
+    for (size_t i = 0; i < rc[k]["scores"].size(); ++i)
+      EXPECT_NEAR(p[k]["scores"][i].get<double>(), rc[k]["scores"][i].get<double>(), 1e-4);
+    const auto& want = rc[k]["rank_with_ref_longest"];
+    EXPECT_EQ(r[k]["reference"], want["reference"]);
+    EXPECT_EQ(r[k]["ranks"], want["ranks"]);
+    for (size_t i = 0; i < want["scores"].size(); ++i)
+      EXPECT_NEAR(r[k]["scores"][i].get<double>(), want["scores"][i].get<double>(), 2e-4);
+  }
+}
+
+TEST_P(CliApi, CompareConversations) {
+  for (const auto& c : cases()["conversation_cases"]) {
+    const json line = {{"id", "conv"}, {"conversation_a", c["conversation_a"]}, {"conversation_b", c["conversation_b"]}};
+    const auto out = lines(run("compare-conversations --input -" + model(), line.dump() + "\n").out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]["id"], "conv");
+    EXPECT_NEAR(out[0]["logit_ab"].get<double>(), c["ab"].get<double>(), 1e-4);
+    EXPECT_NEAR(out[0]["logit_ba"].get<double>(), c["ba"].get<double>(), 1e-4);
+    EXPECT_NEAR(out[0]["score"].get<double>(), c["default"].get<double>(), 2e-4);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CliApi, ::testing::Values("tiny", "tiny_b"));
+
+const std::string kTiny = " -q --model " + test::model_dir("tiny");
+
+TEST(CliApiErrors, BadLinesAreRecordsAndTheRestGoOn) {
+  const std::string input =
+      R"({"id": 1, "conversation_a": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "conversation_b": [{"role": "USER", "content": "hi"}, {"role": "ASSISTANT", "content": "hello"}]})" "\n"
+      R"({"id": 2, "conversation_a": [{"role": "USER", "content": "hi"}], "conversation_b": [{"role": "USER", "content": "hi"}]})" "\n"
+      R"({"id": 3, "conversation_a": [{"role": "USER", "content": "hi"}, {"role": "ASSISTANT", "content": "a"}], "conversation_b": [{"role": "USER", "content": "other"}, {"role": "ASSISTANT", "content": "b"}]})" "\n"
+      R"({"id": 4, "conversation_a": "nope", "conversation_b": []})" "\n";
+  const auto r = run("compare-conversations --input -" + kTiny, input);
+  EXPECT_EQ(r.status, 1);
+  const auto out = lines(r.out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0]["id"], 1);
+  EXPECT_NE(out[1]["error"].get<std::string>().find("even"), std::string::npos);
+  EXPECT_NE(out[2]["error"].get<std::string>().find("USER turns"), std::string::npos);
+  EXPECT_NE(out[3]["error"].get<std::string>().find("conversation_a"), std::string::npos);
+
+  const auto rk = run("rank --max-candidates 3 --input -" + kTiny,
+                      R"({"source": "s", "candidates": ["a", "b", "c", "d"]})" "\n"
+                      R"({"source": "s", "candidates": ["a", 2]})" "\n"
+                      R"({"source": "s", "candidates": ["a", "b"]})" "\n");
+  const auto o = lines(rk.out);
+  ASSERT_EQ(o.size(), 3u);
+  EXPECT_NE(o[0]["error"].get<std::string>().find("limit of 3"), std::string::npos);
+  EXPECT_TRUE(o[1].contains("error"));
+  EXPECT_EQ(o[2]["ranks"].size(), 2u);
+  EXPECT_EQ(run("rank --with-ref given --input -" + kTiny, R"({"source": "s", "candidates": ["a"]})" "\n").status, 1);
+}
+
+TEST(CliApiInvariants, RankGivenReferenceAndSingleCandidate) {
+  const auto out = lines(run("rank --with-ref given --input -" + kTiny,
+                             R"({"source": "q", "candidates": ["x", "y"], "reference": "my ref"})" "\n"
+                             R"({"source": "q", "candidates": ["alone"]})" "\n")
+                             .out);
+  EXPECT_EQ(out[0]["reference"], "my ref");
+  EXPECT_TRUE(out[1].contains("error"));  // "given" needs the field
+  const auto one = lines(run("rank --input -" + kTiny, R"({"source": "q", "candidates": ["alone"]})" "\n").out);
+  EXPECT_EQ(one[0]["scores"], json({0.0}));
+  EXPECT_EQ(one[0]["ranks"], json({1}));
+}
+
+TEST(CliApiInvariants, BestWorstAndDpoAgreeWithRank) {
+  const json line = {{"id", "p"}, {"source", "Name a prime number."},
+                     {"candidates", {"7", "Seven is prime.", "9", "2 is the smallest prime.", "banana"}}};
+  const auto ranked = lines(run("rank --input -" + kTiny, line.dump() + "\n").out).at(0);
+  const auto ranks = ranked["ranks"].get<std::vector<int>>();
+  const auto best_full = lines(run("best-of-n --method full --return-all --input -" + kTiny, line.dump() + "\n").out).at(0);
+  EXPECT_EQ(ranks[best_full["best_index"].get<size_t>()], 1);
+  EXPECT_EQ(best_full["ranks"], ranked["ranks"]);
+  const auto worst_full = lines(run("worst-of-n --method full --input -" + kTiny, line.dump() + "\n").out).at(0);
+  EXPECT_EQ(ranks[worst_full["worst_index"].get<size_t>()], 5);
+  EXPECT_EQ(worst_full["worst"], line["candidates"][worst_full["worst_index"].get<size_t>()]);
+
+  const auto bubble = lines(run("best-of-n --return-all --input -" + kTiny, line.dump() + "\n").out).at(0);
+  EXPECT_EQ(bubble["order"], json({0, 1, 2, 3, 4}));
+  EXPECT_EQ(bubble["pass_scores"].size(), 4u);
+  const auto seeded1 = run("best-of-n --seed 7 --return-all --input -" + kTiny, line.dump() + "\n").out;
+  const auto seeded2 = run("best-of-n --seed 7 --return-all --input -" + kTiny, line.dump() + "\n").out;
+  EXPECT_EQ(seeded1, seeded2);
+
+  const json dpo = {{"id", "p"}, {"prompt", line["source"]}, {"responses", line["candidates"]}};
+  const auto d = lines(run("dpo --input -" + kTiny, dpo.dump() + "\n" +
+                               R"({"prompt": "q", "responses": ["same", "same"]})" "\n")
+                           .out);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0]["chosen"], best_full["best"]);
+  EXPECT_EQ(d[0]["rejected"], worst_full["worst"]);
+  EXPECT_EQ(d[0]["chosen_score"], ranked["scores"][best_full["best_index"].get<size_t>()]);
+  EXPECT_EQ(d[1]["skipped"], "fewer than 2 distinct responses");
+  EXPECT_FALSE(d[1].contains("chosen"));
+}
+
+std::string rank_input(int lines_count) {
+  std::string input;
+  for (int i = 0; i < lines_count; ++i) {
+    json c = json::array();
+    for (int k = 0; k < 2 + i % 4; ++k) c.push_back("answer " + std::to_string(i * 7 + k) + std::string(i % 5, '!'));
+    input += json({{"id", i}, {"source", "question " + std::to_string(i)}, {"candidates", c}}).dump() + "\n";
+  }
+  return input;
+}
+
+TEST(CliApiInvariants, BatchingChangesNoResult) {
+  const std::string input = rank_input(12);
+  const auto a = run("rank --chunk-lines 1 --batch-size 1 --input -" + kTiny, input);
+  const auto b = run("rank --chunk-lines 12 --batch-size 64 --max-tokens-per-batch 40 --input -" + kTiny, input);
+  const auto c = run("rank --input -" + kTiny, input);
+  EXPECT_EQ(a.status, 0);
+  EXPECT_EQ(a.out, b.out);  // bitwise: the text of every number is the same
+  EXPECT_EQ(a.out, c.out);
+}
+
+TEST(CliApiResume, TruncatedOutputIsCompletedExactly) {
+  const std::string in_path = temp_path("resume_in.jsonl"), out_path = temp_path("resume_out.jsonl");
+  std::ofstream(in_path) << rank_input(20);
+  ASSERT_EQ(run("rank --input " + in_path + " --output " + out_path + kTiny).status, 0);
+  const std::string full = slurp(out_path);
+  // A killed run leaves a prefix of the output, possibly ending mid-line.
+  for (size_t cut : {size_t{0}, full.size() / 3, full.find('\n') + 1, full.size() - 5, full.size()}) {
+    std::ofstream(out_path, std::ios::trunc) << full.substr(0, cut);
+    ASSERT_EQ(run("rank --resume --input " + in_path + " --output " + out_path + kTiny).status, 0) << cut;
+    EXPECT_EQ(slurp(out_path), full) << "cut at " << cut;
+  }
+  // An output that does not belong to this input is refused, not appended to.
+  std::ofstream(out_path, std::ios::trunc) << R"({"id": "other", "scores": [], "ranks": []})" "\n";
+  EXPECT_EQ(run("rank --resume --input " + in_path + " --output " + out_path + kTiny).status, 1);
+  std::filesystem::remove(in_path);
+  std::filesystem::remove(out_path);
+}
+
+TEST(CliApiResume, KillMidFileThenResume) {
+  const std::string in_path = temp_path("kill_in.jsonl"), out_path = temp_path("kill_out.jsonl"),
+                    ref_path = temp_path("kill_ref.jsonl");
+  std::ofstream(in_path) << rank_input(150);
+  ASSERT_EQ(run("rank --input " + in_path + " --output " + ref_path + kTiny).status, 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string model = test::model_dir("tiny");
+    ::execl(PAIRRM_BIN, PAIRRM_BIN, "rank", "-q", "--chunk-lines", "2", "--model", model.c_str(), "--input",
+            in_path.c_str(), "--output", out_path.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Kill it once some output is there (or give up waiting and kill anyway).
+  std::error_code ec;
+  for (int i = 0; i < 2000; ++i) {
+    const auto size = std::filesystem::file_size(out_path, ec);
+    if (!ec && size >= 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string partial = slurp(out_path), reference = slurp(ref_path);
+  EXPECT_LT(partial.size(), reference.size()) << "the run finished before the kill; the test proves little";
+  ASSERT_EQ(run("rank --resume --input " + in_path + " --output " + out_path + kTiny).status, 0);
+  EXPECT_EQ(slurp(out_path), slurp(ref_path));
+  for (const auto& p : {in_path, out_path, ref_path}) std::filesystem::remove(p);
+}
+
+}  // namespace
+}  // namespace pairrm
