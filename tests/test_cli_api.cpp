@@ -67,6 +67,30 @@ TEST_P(CliApi, CompareConversations) {
   }
 }
 
+TEST_P(CliApi, CompareModes) {
+  const auto t = test::read_json(test::fixtures_dir() + "/text_cases.json");
+  const auto& rows = t["pair_rows"];
+  const auto modes = cases()["compare_modes"];
+  std::string input;
+  for (const auto& m : modes) {
+    const auto& r = rows[m["row"].get<size_t>()];
+    input += json({{"id", m["row"]}, {"source", r["source"]}, {"candidate_a", r["candidate1"]}, {"candidate_b", r["candidate2"]}}).dump() + "\n";
+  }
+  const auto both = lines(run("compare --input -" + model(), input).out);
+  const auto ab = lines(run("compare --mode ab --input -" + model(), input).out);
+  const auto ba = lines(run("compare --mode ba --input -" + model(), input).out);
+  ASSERT_EQ(both.size(), modes.size());
+  for (size_t i = 0; i < modes.size(); ++i) {
+    EXPECT_EQ(both[i]["id"], modes[i]["row"]);
+    EXPECT_NEAR(both[i]["score"].get<double>(), modes[i]["default"].get<double>(), 2e-4);
+    EXPECT_EQ(both[i]["a_better"], modes[i]["better_default"]);
+    EXPECT_NEAR(ab[i]["score"].get<double>(), modes[i]["ab"].get<double>(), 1e-4);
+    EXPECT_NEAR(ba[i]["score"].get<double>(), modes[i]["ba"].get<double>(), 1e-4);
+    EXPECT_FALSE(ab[i].contains("logit_ba"));
+    EXPECT_FALSE(ba[i].contains("logit_ab"));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, CliApi, ::testing::Values("tiny", "tiny_b"));
 
 const std::string kTiny = " -q --model " + test::model_dir("tiny");
