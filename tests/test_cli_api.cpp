@@ -56,7 +56,8 @@ TEST_P(CliApi, RankAndRankWithRefLongest) {
 }
 
 TEST_P(CliApi, CompareConversations) {
-  for (const auto& c : cases()["conversation_cases"]) {
+  const json all = cases();  // the loop must not range over a part of a temporary
+  for (const auto& c : all["conversation_cases"]) {
     const json line = {{"id", "conv"}, {"conversation_a", c["conversation_a"]}, {"conversation_b", c["conversation_b"]}};
     const auto out = lines(run("compare-conversations --input -" + model(), line.dump() + "\n").out);
     ASSERT_EQ(out.size(), 1u);

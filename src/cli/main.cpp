@@ -8,6 +8,8 @@
 #include "cli/jsonl.h"
 #include "pairrm/pairrm.h"
 #include "pairrm/ranking.h"
+#include "tools/bench.h"
+#include "tools/init_random.h"
 
 #ifndef PAIRRM_DEFAULT_MODEL_DIR
 #define PAIRRM_DEFAULT_MODEL_DIR "models/tiny"
@@ -216,6 +218,25 @@ int main(int argc, char** argv) {
   dpo_io.add(dpo, "{\"id\"?, \"prompt\", \"responses\": [...]}")->required();
   dpo_io.add_candidate_limit(dpo);
 
+  // init-random
+  pairrm::RandomCheckpointOptions rnd;
+  auto* init = app.add_subcommand("init-random", "write a full-size PairRM checkpoint with random weights (for benchmarks)");
+  init->add_option("--out", rnd.out_dir, "output directory")->required();
+  init->add_option("--seed", rnd.seed, "random seed (default 0)");
+  init->add_option("--tokenizer-from", rnd.tokenizer_dir, "copy spm.model and the added-token files from here "
+                                                          "(default: the bundled tiny model)");
+  init->add_option("--layers", rnd.num_layers, "encoder layers (default 24, PairRM's)")->check(CLI::PositiveNumber);
+
+  // bench
+  ModelFlags bench_flags;
+  pairrm::BenchOptions bench;
+  auto* bn = app.add_subcommand("bench", "measure the network's speed on synthetic rows");
+  bench_flags.add(bn);
+  auto* tokens_opt = bn->add_option("--tokens", bench.tokens, "tokens per pair (default 300)")->check(CLI::Range(9, 1 << 20));
+  bn->add_flag("--mixed", bench.mixed, "64 pairs with lengths spread over 100..1000 tokens")->excludes(tokens_opt);
+  bn->add_option("--pairs", bench.pairs, "pairs to time (default 3, or 64 with --mixed)")->check(CLI::PositiveNumber);
+  bn->add_flag("--json", bench.json, "one JSON object");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*tok) {
@@ -277,6 +298,17 @@ int main(int argc, char** argv) {
     if (*conv) {
       auto job = pairrm::cli::make_conversations_job(parse_mode(conv_mode));
       return run_job(conv_flags, conv_io, *job, "compare-conversations", nullptr);
+    }
+    if (*init) {
+      if (rnd.tokenizer_dir.empty()) rnd.tokenizer_dir = PAIRRM_DEFAULT_MODEL_DIR;
+      pairrm::write_random_checkpoint(rnd);
+      std::cerr << "wrote " << rnd.out_dir << "\n";
+      return 0;
+    }
+    if (*bn) {
+      bench.model_dir = bench_flags.directory();
+      bench.threads = bench_flags.threads;
+      return pairrm::run_bench(bench), 0;
     }
     if (*dpo) {
       auto job = pairrm::cli::make_dpo_job(dpo_io.limits);

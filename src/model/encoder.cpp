@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -17,6 +18,21 @@ namespace {
 
 // The FFN runs over blocks of this many tokens so its [tokens, intermediate] buffer stays bounded.
 constexpr long kFfnBlockTokens = 1024;
+
+// Adds the wall time of its scope to *sink when profiling is on.
+class ScopedTimer {
+ public:
+  ScopedTimer(bool on, double* sink) : sink_(on ? sink : nullptr) {
+    if (sink_) start_ = std::chrono::steady_clock::now();
+  }
+  ~ScopedTimer() {
+    if (sink_) *sink_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  double* sink_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 template <class T>
 T* sized(std::vector<T>& v, long n) {
@@ -59,23 +75,37 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
   float* ffn = ws.ffn.data();
   kernels::AttentionShape shape = base;
   shape.length = n;
+  Profile& prof = ws.profile;
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const LayerWeights& L = w.layers[l];
-    kernels::linear(x, n, H, H, L.q_w.data, H, L.q_b.data, q, H);
-    kernels::linear(x, n, H, H, L.k_w.data, H, L.k_b.data, k, H);
-    kernels::linear(x, n, H, H, L.v_w.data, H, L.v_b.data, v, H);
-    kernels::disentangled_attention(shape, q, k, v, H, rp.pos_key[l].data(), rp.pos_query[l].data(), rel_index, ctx,
-                                    ws.attn_scratch.data(), threads);
+    {
+      ScopedTimer t(prof.enabled, &prof.gemm_s);
+      kernels::linear(x, n, H, H, L.q_w.data, H, L.q_b.data, q, H);
+      kernels::linear(x, n, H, H, L.k_w.data, H, L.k_b.data, k, H);
+      kernels::linear(x, n, H, H, L.v_w.data, H, L.v_b.data, v, H);
+    }
+    {
+      ScopedTimer t(prof.enabled, &prof.attention_s);
+      kernels::disentangled_attention(shape, q, k, v, H, rp.pos_key[l].data(), rp.pos_query[l].data(), rel_index,
+                                      ctx, ws.attn_scratch.data(), threads);
+    }
     // h = LayerNorm(ctx·Wo + bo + x)
     std::copy_n(x, nH, tmp);
-    kernels::linear(ctx, n, H, H, L.attn_out_w.data, H, L.attn_out_b.data, tmp, H, /*accumulate=*/true);
+    {
+      ScopedTimer t(prof.enabled, &prof.gemm_s);
+      kernels::linear(ctx, n, H, H, L.attn_out_w.data, H, L.attn_out_b.data, tmp, H, /*accumulate=*/true);
+    }
     kernels::layer_norm(tmp, x, n, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
     // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
     std::copy_n(x, nH, tmp);
     for (long b = 0; b < n; b += kFfnBlockTokens) {
       const int m = static_cast<int>(std::min<long>(kFfnBlockTokens, n - b));
-      kernels::linear(x + b * H, m, H, H, L.ffn_in_w.data, I, L.ffn_in_b.data, ffn, I);
+      {
+        ScopedTimer t(prof.enabled, &prof.gemm_s);
+        kernels::linear(x + b * H, m, H, H, L.ffn_in_w.data, I, L.ffn_in_b.data, ffn, I);
+      }
       kernels::gelu_inplace(ffn, static_cast<long>(m) * I);
+      ScopedTimer t(prof.enabled, &prof.gemm_s);
       kernels::linear(ffn, m, I, I, L.ffn_out_w.data, H, L.ffn_out_b.data, tmp + b * H, H, /*accumulate=*/true);
     }
     kernels::layer_norm(tmp, x, n, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
@@ -96,6 +126,7 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
     max_len = std::max(max_len, r.length);
   }
   if (T == 0) return;
+  ScopedTimer total(ws.profile.enabled, &ws.profile.total_s);
   const long maxH = static_cast<long>(max_len) * H;
   float* x = sized(ws.x, T * H);
   sized(ws.q, maxH);

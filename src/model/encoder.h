@@ -19,9 +19,16 @@ RelativeProjections compute_relative_projections(const ModelConfig& c, const Wei
 
 // Scratch memory of one Context: grows to the largest batch seen, then is reused (no allocation in the
 // steady state).
+// Where the time of encoder_forward goes (for `pairrm bench`); off unless enabled.
+struct Profile {
+  bool enabled = false;
+  double gemm_s = 0, attention_s = 0, total_s = 0;
+};
+
 struct Workspace {
   std::vector<float> x, q, k, v, ctx, tmp, ffn, attn_scratch;
   std::vector<int> rel_index;
+  Profile profile;
 };
 
 struct RowRef {

@@ -1,0 +1,123 @@
+#include "tools/bench.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "api/model_impl.h"
+
+namespace pairrm {
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+double peak_rss_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;  // KiB on Linux
+}
+
+// A row of PairRM's layout with `n` tokens: a third source, the rest split between the candidates.
+PairRow synthetic_row(const ModelConfig& c, int n, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> id(5, std::min(127999, c.vocab_size - 1));
+  n = std::max(n, 9);
+  const int body = n - 9, src = body / 3, c1 = (body - src) / 2, c2 = body - src - c1;
+  PairRow r;
+  auto segment = [&](int32_t prefix, int len) {
+    r.ids.push_back(1);
+    const auto pos = static_cast<int32_t>(r.ids.size());
+    r.ids.push_back(prefix);
+    for (int i = 0; i < len; ++i) r.ids.push_back(id(rng));
+    r.ids.push_back(2);
+    return pos;
+  };
+  r.source_pos = segment(c.source_prefix_id, src);
+  r.cand1_pos = segment(c.cand1_prefix_id, c1);
+  r.cand2_pos = segment(c.cand2_prefix_id, c2);
+  return r;
+}
+
+// FLOPs of one row of n tokens: the dense layers, the c2p/p2c projections over the full 2·span rel rows
+// (the accounting), and the two n×n attention products.
+double row_flops(const ModelConfig& c, double n) {
+  const double H = c.hidden_size, I = c.intermediate_size, L = c.num_layers, W = 2.0 * c.attention_span();
+  const double dense = 2 * n * (4 * H * H + 2 * H * I);
+  const double rel = (c.c2p + c.p2c) * 2 * n * W * H;
+  const double attn = 2 * 2 * n * n * H;
+  return L * (dense + rel + attn);
+}
+
+}  // namespace
+
+void run_bench(const BenchOptions& o) {
+  const double t0 = now_s();
+  auto model = Model::load(o.model_dir, o.load);
+  const double load_s = now_s() - t0;
+  const ModelConfig& c = model->impl().config;
+  Context ctx(model, o.threads);
+
+  std::mt19937 rng(1234);
+  const int pairs = o.pairs > 0 ? o.pairs : (o.mixed ? 64 : 3);
+  std::vector<PairRow> rows;
+  for (int i = 0; i < pairs; ++i) {
+    // mixed: lengths spread evenly over 100..1000 tokens (shuffled), as a realistic file would have
+    const int n = o.mixed ? 100 + static_cast<int>((900.0 * i) / std::max(1, pairs - 1)) : o.tokens;
+    rows.push_back(synthetic_row(c, std::min(n, c.max_total_tokens()), rng));
+  }
+  std::shuffle(rows.begin(), rows.end(), rng);
+  double flops = 0, tokens = 0;
+  for (const auto& r : rows) {
+    flops += row_flops(c, static_cast<double>(r.ids.size()));
+    tokens += static_cast<double>(r.ids.size());
+  }
+
+  ctx.logits({rows.front()});  // warm-up: workspace, page-in of the weights, library initialisation
+  Profile& prof = ctx.impl().workspace.profile;
+  prof = Profile{};
+  prof.enabled = true;
+  const double t1 = now_s();
+  const auto logits = ctx.logits(rows);
+  const double run_s = now_s() - t1;
+  const double gflops = flops / run_s / 1e9;
+  // This machine's peak for 2 cores (AVX-512 FMA, see BENCHMARKS.md), scaled by the threads used.
+  const double peak = 267.5 * ctx.threads();
+
+  nlohmann::ordered_json j = {
+      {"model", o.model_dir},
+      {"precision", "fp32"},
+      {"threads", ctx.threads()},
+      {"pairs", pairs},
+      {"tokens_per_pair", o.mixed ? nlohmann::json("mixed 100-1000") : nlohmann::json(rows.front().ids.size())},
+      {"seconds_total", run_s},
+      {"seconds_per_pair", run_s / pairs},
+      {"pairs_per_s", pairs / run_s},
+      {"tokens_per_s", tokens / run_s},
+      {"gflop", flops / 1e9},
+      {"gflops_per_s", gflops},
+      {"percent_of_peak", 100 * gflops / peak},
+      {"breakdown_s", {{"gemm", prof.gemm_s}, {"attention", prof.attention_s},
+                       {"other", prof.total_s - prof.gemm_s - prof.attention_s}, {"head_and_scheduling", run_s - prof.total_s}}},
+      {"load_s", load_s},
+      {"peak_rss_mb", peak_rss_mb()},
+      {"checksum_first_logit", logits.front()},
+  };
+  if (o.json) {
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("model          %s (%d layers, hidden %d)\n", o.model_dir.c_str(), c.num_layers, c.hidden_size);
+  std::printf("precision      fp32, %d threads\n", ctx.threads());
+  std::printf("pairs          %d x %s tokens\n", pairs, o.mixed ? "100..1000" : std::to_string(rows.front().ids.size()).c_str());
+  std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,
+              pairs / run_s, tokens / run_s);
+  std::printf("compute        %.1f GFLOP, %.0f GFLOP/s = %.0f%% of %.0f peak\n", flops / 1e9, gflops, 100 * gflops / peak, peak);
+  std::printf("breakdown      gemm %.3f s, attention %.3f s, other %.3f s, head+scheduling %.3f s\n", prof.gemm_s,
+              prof.attention_s, prof.total_s - prof.gemm_s - prof.attention_s, run_s - prof.total_s);
+  std::printf("load           %.3f s\n", load_s);
+  std::printf("peak RSS       %.0f MB\n", peak_rss_mb());
+}
+
+}  // namespace pairrm

@@ -1,0 +1,140 @@
+#include "tools/init_random.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "pairrm/pairrm.h"
+
+namespace pairrm {
+namespace {
+
+namespace fs = std::filesystem;
+
+// xoshiro256** with an approximately normal draw (sum of four uniforms, variance-corrected): fast enough
+// for 435M values, and the exact distribution does not matter for benchmarking.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    for (auto& s : s_) {  // splitmix64
+      z += 0x9E3779B97F4A7C15ull;
+      uint64_t x = z;
+      x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+      x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+      s = x ^ (x >> 31);
+    }
+  }
+  uint64_t next() {
+    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  float normal() {
+    const uint64_t r = next();
+    float sum = 0;
+    for (int k = 0; k < 4; ++k) sum += static_cast<float>((r >> (16 * k)) & 0xFFFF) * (1.f / 65536.f);
+    return (sum - 2.f) * 1.7320508f;  // Irwin-Hall(4): mean 2, variance 1/3
+  }
+
+ private:
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+};
+
+struct Spec {
+  std::string name;
+  std::vector<int64_t> shape;
+  float mean, stddev;
+};
+
+}  // namespace
+
+void write_random_checkpoint(const RandomCheckpointOptions& o) {
+  const int H = o.hidden_size, I = o.intermediate_size, V = 128005, span = 256;
+  if (H % o.num_heads) throw Error("hidden size must be divisible by the head count");
+  fs::create_directories(o.out_dir);
+  const nlohmann::ordered_json config = {
+      {"architectures", {"DebertaV2PairRM"}}, {"model_type", "deberta-v2"}, {"hidden_size", H},
+      {"num_hidden_layers", o.num_layers}, {"num_attention_heads", o.num_heads}, {"intermediate_size", I},
+      {"hidden_act", "gelu"}, {"layer_norm_eps", 1e-7}, {"vocab_size", V}, {"max_position_embeddings", 512},
+      {"max_relative_positions", -1}, {"position_buckets", span}, {"relative_attention", true},
+      {"pos_att_type", {"p2c", "c2p"}}, {"share_att_key", true}, {"norm_rel_ebd", "layer_norm"},
+      {"position_biased_input", false}, {"type_vocab_size", 0}, {"pad_token_id", 0}, {"n_tasks", 1},
+      {"source_prefix_id", 128001}, {"cand1_prefix_id", 128002}, {"cand2_prefix_id", 128003},
+      {"cand_prefix_id", 128004}, {"torch_dtype", "float32"}, {"initializer_range", 0.02}};
+  std::ofstream(o.out_dir + "/config.json") << config.dump(2) << "\n";
+
+  // Scales near a trained DeBERTa's: weights ~N(0, 0.02..0.05), LayerNorm gains ~1.
+  std::vector<Spec> specs;
+  const std::string p = "pretrained_model.";
+  specs.push_back({p + "embeddings.word_embeddings.weight", {V, H}, 0, 0.05f});
+  specs.push_back({p + "embeddings.LayerNorm.weight", {H}, 1, 0.05f});
+  specs.push_back({p + "embeddings.LayerNorm.bias", {H}, 0, 0.02f});
+  specs.push_back({p + "encoder.rel_embeddings.weight", {2 * span, H}, 0, 0.05f});
+  specs.push_back({p + "encoder.LayerNorm.weight", {H}, 1, 0.05f});
+  specs.push_back({p + "encoder.LayerNorm.bias", {H}, 0, 0.02f});
+  for (int l = 0; l < o.num_layers; ++l) {
+    const std::string b = p + "encoder.layer." + std::to_string(l) + ".";
+    for (const char* proj : {"query_proj", "key_proj", "value_proj"}) {
+      specs.push_back({b + "attention.self." + proj + ".weight", {H, H}, 0, 0.03f});
+      specs.push_back({b + "attention.self." + proj + ".bias", {H}, 0, 0.02f});
+    }
+    specs.push_back({b + "attention.output.dense.weight", {H, H}, 0, 0.03f});
+    specs.push_back({b + "attention.output.dense.bias", {H}, 0, 0.02f});
+    specs.push_back({b + "attention.output.LayerNorm.weight", {H}, 1, 0.05f});
+    specs.push_back({b + "attention.output.LayerNorm.bias", {H}, 0, 0.02f});
+    specs.push_back({b + "intermediate.dense.weight", {I, H}, 0, 0.03f});
+    specs.push_back({b + "intermediate.dense.bias", {I}, 0, 0.02f});
+    specs.push_back({b + "output.dense.weight", {H, I}, 0, 0.02f});
+    specs.push_back({b + "output.dense.bias", {H}, 0, 0.02f});
+    specs.push_back({b + "output.LayerNorm.weight", {H}, 1, 0.05f});
+    specs.push_back({b + "output.LayerNorm.bias", {H}, 0, 0.02f});
+  }
+  specs.push_back({"head_layer.1.weight", {H, 2 * H}, 0, 0.03f});
+  specs.push_back({"head_layer.1.bias", {H}, 0, 0.02f});
+  specs.push_back({"head_layer.4.weight", {1, H}, 0, 0.05f});
+  specs.push_back({"head_layer.4.bias", {1}, 0, 0.02f});
+
+  nlohmann::ordered_json header = {{"__metadata__", {{"format", "pt"}, {"generator", "pairrm init-random"}}}};
+  uint64_t offset = 0;
+  for (const Spec& s : specs) {
+    uint64_t n = 1;
+    for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
+    header[s.name] = {{"dtype", "F32"}, {"shape", s.shape}, {"data_offsets", {offset, offset + 4 * n}}};
+    offset += 4 * n;
+  }
+  std::string h = header.dump();
+  while ((8 + h.size()) % 8) h += ' ';  // keep the data 8-byte aligned
+  const std::string path = o.out_dir + "/model.safetensors";
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(path + ": cannot write");
+  const uint64_t header_len = h.size();
+  out.write(reinterpret_cast<const char*>(&header_len), 8);
+  out.write(h.data(), static_cast<std::streamsize>(h.size()));
+  Rng rng(o.seed);
+  std::vector<float> buf;
+  for (const Spec& s : specs) {
+    uint64_t n = 1;
+    for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
+    buf.resize(n);
+    for (auto& v : buf) v = s.mean + s.stddev * rng.normal();
+    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(4 * n));
+  }
+  if (!out) throw Error(path + ": write failed (disk full?)");
+  for (const char* f : {"spm.model", "added_tokens.json", "special_tokens_map.json", "tokenizer_config.json"}) {
+    const fs::path from = fs::path(o.tokenizer_dir) / f;
+    if (fs::exists(from)) fs::copy_file(from, fs::path(o.out_dir) / f, fs::copy_options::overwrite_existing);
+    else if (std::string(f) == "spm.model") throw Error(from.string() + ": missing (needed for the tokenizer)");
+  }
+}
+
+}  // namespace pairrm
