@@ -139,7 +139,7 @@ TEST_P(ModelFixture, PerLayerStatesAndNormalisedRelEmbeddings) {
     Workspace ws;
     RowRef ref_row{c.row.ids.data(), static_cast<int>(c.row.ids.size())};
     double worst = 0;
-    encoder_forward(m.config, m.weights, m.relative, {ref_row}, 1, ws, [&](int, int layer, const float* x, int T) {
+    encoder_forward(m.config, m.weights, m.relative, m.packed, {ref_row}, 1, ws, [&](int, int layer, const float* x, int T) {
       const TensorView* t = debug.find(key + std::to_string(layer));
       ASSERT_NE(t, nullptr) << key << layer;
       ASSERT_EQ(t->numel(), static_cast<int64_t>(T) * m.config.hidden_size);

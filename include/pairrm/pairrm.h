@@ -38,8 +38,14 @@ struct TokenizerOptions {
   bool byte_fallback = false;
 };
 
+// Arithmetic of the network's dense layers. fp32 is exact (the reference's numbers); bf16 runs the GEMMs
+// in bfloat16 with fp32 accumulation; int8 uses per-channel int8 weights and per-row dynamic int8
+// activations. Attention, softmax, LayerNorm and the head stay fp32 in every precision.
+enum class Precision { kF32, kBF16, kInt8 };
+
 struct LoadOptions {
   TokenizerOptions tokenizer;
+  Precision precision = Precision::kF32;
 };
 
 // The comparison "is candidate_a better than candidate_b as an answer to source?".
@@ -89,6 +95,8 @@ struct ModelInfo {
   int source_max_tokens = 0;     // 1224 for PairRM
   int candidate_max_tokens = 0;  // 412 for PairRM
   int64_t parameter_count = 0;
+  Precision precision = Precision::kF32;
+  double packed_weight_mb = 0;  // the dense layers' weights as packed at load
 };
 
 class Model {

@@ -19,6 +19,7 @@ struct Model::Impl {
   ModelConfig config;
   Weights weights;
   RelativeProjections relative;
+  std::vector<PackedLayer> packed;  // the dense layers in the load-time precision
   Tokenizer tokenizer;
   ModelInfo info;
   RowIds row_ids;

@@ -37,6 +37,7 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   auto impl = std::make_unique<Impl>(std::move(config), std::move(weights), std::move(tokenizer));
   const ModelConfig& c = impl->config;
   impl->relative = compute_relative_projections(c, impl->weights);
+  impl->packed = pack_layers(c, impl->weights, options.precision);
   impl->row_ids = RowIds{impl->tokenizer.cls_id(), impl->tokenizer.sep_id(), c.source_prefix_id, c.cand1_prefix_id,
                          c.cand2_prefix_id};
   impl->limits = RowLimits{c.source_max_tokens, c.max_total_tokens()};
@@ -54,6 +55,11 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   info.source_max_tokens = c.source_max_tokens;
   info.candidate_max_tokens = c.candidate_max_tokens;
   info.parameter_count = impl->weights.parameter_count;
+  info.precision = options.precision;
+  for (const PackedLayer& p : impl->packed)
+    for (const auto* lin : {&p.out, &p.ffn_in, &p.ffn_out}) info.packed_weight_mb += lin->packed_bytes() / 1048576.0;
+  for (const PackedLayer& p : impl->packed)
+    for (const auto& lin : p.qkv) info.packed_weight_mb += lin.packed_bytes() / 1048576.0;
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
@@ -143,7 +149,7 @@ std::vector<double> Context::logits(const std::vector<PairRow>& rows) {
       tokens += n;
       ++end;
     }
-    encoder_forward(c, m.weights, m.relative, batch, impl_->threads, impl_->workspace);
+    encoder_forward(c, m.weights, m.relative, m.packed, batch, impl_->threads, impl_->workspace);
     const float* x = impl_->workspace.x.data();
     long offset = 0;
     for (size_t k = begin; k < end; ++k) {

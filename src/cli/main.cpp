@@ -24,6 +24,7 @@ struct ModelFlags {
   std::string model;
   int threads = 0;
   std::string special_tokens = "literal";
+  std::string precision = "fp32";
   bool byte_fallback = false;
   int batch_size = 64;
   long max_tokens_per_batch = 16384;
@@ -36,6 +37,10 @@ struct ModelFlags {
                     "special/prefix token strings inside user text: literal (plain text, default) or hf (become "
                     "their ids, as transformers does)")
         ->check(CLI::IsMember({"literal", "hf"}));
+    app->add_option("--precision", precision,
+                    "fp32 (default, exact), bf16 (GEMMs in bfloat16) or int8 (int8 weights and activations); see "
+                    "BENCHMARKS.md for their accuracy")
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     app->add_flag("--byte-fallback", byte_fallback,
                   "spell rare characters with SentencePiece byte pieces (slow tokenizer) instead of one [UNK] "
                   "(fast tokenizer, what PairRM was trained with)");
@@ -54,12 +59,15 @@ struct ModelFlags {
     return PAIRRM_DEFAULT_MODEL_DIR;
   }
 
-  std::shared_ptr<const pairrm::Model> load() const {
+  std::shared_ptr<const pairrm::Model> load() const { return pairrm::Model::load(directory(), load_options()); }
+  pairrm::LoadOptions load_options() const {
     pairrm::LoadOptions o;
     o.tokenizer.special_text =
         special_tokens == "hf" ? pairrm::SpecialTextPolicy::kHuggingFace : pairrm::SpecialTextPolicy::kLiteral;
     o.tokenizer.byte_fallback = byte_fallback;
-    return pairrm::Model::load(directory(), o);
+    o.precision = precision == "bf16" ? pairrm::Precision::kBF16
+                  : precision == "int8" ? pairrm::Precision::kInt8 : pairrm::Precision::kF32;
+    return o;
   }
   std::unique_ptr<pairrm::Context> context() const {
     auto ctx = std::make_unique<pairrm::Context>(load(), threads);
@@ -308,6 +316,8 @@ int main(int argc, char** argv) {
     if (*bn) {
       bench.model_dir = bench_flags.directory();
       bench.threads = bench_flags.threads;
+      bench.load.precision = bench_flags.load_options().precision;
+      bench.load.tokenizer = bench_flags.load_options().tokenizer;
       return pairrm::run_bench(bench), 0;
     }
     if (*dpo) {

@@ -19,11 +19,11 @@ long attention_scratch_floats(int length, int span);
 
 // ctx[L, H] = softmax((Q·Kᵀ + c2p + p2c) / scale) · V per head, where
 //   c2p[i, j] = Q_i · PK[idx(i - j)],  p2c[i, j] = K_j · PQ[idx(i - j)],
-// Q, K, V, ctx: [L, H] with row stride ld; PK, PQ: [2·span, H] (the layer's projections of the normalised
+// Q, K, V: [L, H] with row stride ld; ctx: [L, H] with row stride ld_ctx; PK, PQ: [2·span, H] (the layer's projections of the normalised
 // rel_embeddings, bias included); rel_index[d + L - 1] = idx(d). Heads run in parallel (OpenMP); `scratch`
 // holds threads × attention_scratch_floats(L, span) floats.
 void disentangled_attention(const AttentionShape& s, const float* Q, const float* K, const float* V, int ld,
-                            const float* PK, const float* PQ, const int* rel_index, float* ctx, float* scratch,
-                            int threads);
+                            const float* PK, const float* PQ, const int* rel_index, float* ctx, int ld_ctx,
+                            float* scratch, int threads);
 
 }  // namespace pairrm::kernels

@@ -62,14 +62,13 @@ namespace {
 // One row through every layer, in place in x[length, H]. Rows never share a GEMM: oneDNN's sgemm rounds
 // differently for different M (measured: three classes of M for one row), so running each row alone is
 // what makes its logit bitwise independent of the rest of the batch.
-void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjections& rp, float* x, int n,
+void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
+                const std::vector<PackedLayer>& layers, float* x, int n,
                 int threads, Workspace& ws, const int* rel_index, const kernels::AttentionShape& base,
                 const std::function<void(int, const float*)>& observe) {
-  const int H = c.hidden_size, I = c.intermediate_size;
+  const int H = c.hidden_size;
   const long nH = static_cast<long>(n) * H;
-  float* q = ws.q.data();
-  float* k = ws.k.data();
-  float* v = ws.v.data();
+  float* qkv = ws.qkv.data();
   float* ctx = ws.ctx.data();
   float* tmp = ws.tmp.data();
   float* ffn = ws.ffn.data();
@@ -78,35 +77,31 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
   Profile& prof = ws.profile;
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const LayerWeights& L = w.layers[l];
+    const PackedLayer& P = layers[l];
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      kernels::linear(x, n, H, H, L.q_w.data, H, L.q_b.data, q, H);
-      kernels::linear(x, n, H, H, L.k_w.data, H, L.k_b.data, k, H);
-      kernels::linear(x, n, H, H, L.v_w.data, H, L.v_b.data, v, H);
+      for (size_t part = 0; part < P.qkv.size(); ++part)  // [n, 3H]: Q | K | V
+        P.qkv[part].forward(x, n, qkv + part * H, kernels::Epilogue::kStore, ws.linear, 3 * H);
     }
     {
       ScopedTimer t(prof.enabled, &prof.attention_s);
-      kernels::disentangled_attention(shape, q, k, v, H, rp.pos_key[l].data(), rp.pos_query[l].data(), rel_index,
-                                      ctx, ws.attn_scratch.data(), threads);
+      kernels::disentangled_attention(shape, qkv, qkv + H, qkv + 2 * H, 3 * H, rp.pos_key[l].data(),
+                                      rp.pos_query[l].data(), rel_index, ctx, H, ws.attn_scratch.data(), threads);
     }
     // h = LayerNorm(ctx·Wo + bo + x)
     std::copy_n(x, nH, tmp);
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      kernels::linear(ctx, n, H, H, L.attn_out_w.data, H, L.attn_out_b.data, tmp, H, /*accumulate=*/true);
+      P.out.forward(ctx, n, tmp, kernels::Epilogue::kAccumulate, ws.linear);
     }
     kernels::layer_norm(tmp, x, n, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
     // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
     std::copy_n(x, nH, tmp);
     for (long b = 0; b < n; b += kFfnBlockTokens) {
       const int m = static_cast<int>(std::min<long>(kFfnBlockTokens, n - b));
-      {
-        ScopedTimer t(prof.enabled, &prof.gemm_s);
-        kernels::linear(x + b * H, m, H, H, L.ffn_in_w.data, I, L.ffn_in_b.data, ffn, I);
-      }
-      kernels::gelu_inplace(ffn, static_cast<long>(m) * I);
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      kernels::linear(ffn, m, I, I, L.ffn_out_w.data, H, L.ffn_out_b.data, tmp + b * H, H, /*accumulate=*/true);
+      P.ffn_in.forward(x + b * H, m, ffn, kernels::Epilogue::kGelu, ws.linear);
+      P.ffn_out.forward(ffn, m, tmp + b * H, kernels::Epilogue::kAccumulate, ws.linear);
     }
     kernels::layer_norm(tmp, x, n, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
     if (observe) observe(static_cast<int>(l) + 1, x);
@@ -115,8 +110,36 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
 
 }  // namespace
 
+std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision) {
+  const int H = c.hidden_size, I = c.intermediate_size;
+  std::vector<PackedLayer> out(w.layers.size());
+  std::vector<float> qkv_w(static_cast<size_t>(3) * H * H), qkv_b(static_cast<size_t>(3) * H);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& L = w.layers[l];
+    out[l].out = kernels::PackedLinear(L.attn_out_w.data, L.attn_out_b.data, H, H, precision);
+    out[l].ffn_in = kernels::PackedLinear(L.ffn_in_w.data, L.ffn_in_b.data, I, H, precision);
+    out[l].ffn_out = kernels::PackedLinear(L.ffn_out_w.data, L.ffn_out_b.data, H, I, precision);
+    if (precision == Precision::kF32) {
+      for (const auto* part : {&L.q_w, &L.k_w, &L.v_w}) {
+        const Matrix& b = part == &L.q_w ? L.q_b : part == &L.k_w ? L.k_b : L.v_b;
+        out[l].qkv.emplace_back(part->data, b.data, H, H, precision);
+      }
+      continue;
+    }
+    const size_t HH = static_cast<size_t>(H) * H;
+    std::copy_n(L.q_w.data, HH, qkv_w.data());
+    std::copy_n(L.k_w.data, HH, qkv_w.data() + HH);
+    std::copy_n(L.v_w.data, HH, qkv_w.data() + 2 * HH);
+    std::copy_n(L.q_b.data, H, qkv_b.data());
+    std::copy_n(L.k_b.data, H, qkv_b.data() + H);
+    std::copy_n(L.v_b.data, H, qkv_b.data() + 2 * H);
+    out[l].qkv.emplace_back(qkv_w.data(), qkv_b.data(), 3 * H, H, precision);
+  }
+  return out;
+}
+
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
-                     const std::vector<RowRef>& rows, int threads, Workspace& ws, const LayerObserver& observer) {
+                     const std::vector<PackedLayer>& layers, const std::vector<RowRef>& rows, int threads, Workspace& ws, const LayerObserver& observer) {
   const int H = c.hidden_size;
   long T = 0;
   int max_len = 0;
@@ -129,14 +152,12 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   ScopedTimer total(ws.profile.enabled, &ws.profile.total_s);
   const long maxH = static_cast<long>(max_len) * H;
   float* x = sized(ws.x, T * H);
-  sized(ws.q, maxH);
-  sized(ws.k, maxH);
-  sized(ws.v, maxH);
+  sized(ws.qkv, 3 * maxH);
   sized(ws.ctx, maxH);
   sized(ws.tmp, maxH);
   sized(ws.ffn, std::min<long>(max_len, kFfnBlockTokens) * c.intermediate_size);
   const int span = c.attention_span();
-  sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * std::max(1, threads));
+  sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * (std::max(1, threads) + 1));
   kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, span, ws.rel_index);
 
   // Embeddings: LayerNorm(word_embeddings[ids]). No padding exists, so the attention mask is all ones.
@@ -170,7 +191,7 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
       observe(0, xr);
     }
     // disentangled_attention wants rel_index[d + n - 1]; the table is centred at max_len - 1.
-    if (n > 0) encode_row(c, w, rp, xr, n, threads, ws, rel_center - (n - 1), shape, observe);
+    if (n > 0) encode_row(c, w, rp, layers, xr, n, threads, ws, rel_center - (n - 1), shape, observe);
     offset += n;
   }
 }

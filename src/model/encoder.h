@@ -4,6 +4,7 @@
 #include <functional>
 #include <vector>
 
+#include "kernels/linear.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -17,6 +18,14 @@ struct RelativeProjections {
 };
 RelativeProjections compute_relative_projections(const ModelConfig& c, const Weights& w);
 
+// A layer's dense weights prepared once at load: bf16/int8 packed for oneDNN with Q, K and V fused into one
+// [3H, H] matrix; fp32 in place, Q, K and V as three parts writing the same [n, 3H] buffer.
+struct PackedLayer {
+  std::vector<kernels::PackedLinear> qkv;  // 1 fused or 3 parts
+  kernels::PackedLinear out, ffn_in, ffn_out;
+};
+std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision);
+
 // Scratch memory of one Context: grows to the largest batch seen, then is reused (no allocation in the
 // steady state).
 // Where the time of encoder_forward goes (for `pairrm bench`); off unless enabled.
@@ -26,7 +35,8 @@ struct Profile {
 };
 
 struct Workspace {
-  std::vector<float> x, q, k, v, ctx, tmp, ffn, attn_scratch;
+  std::vector<float> x, qkv, ctx, tmp, ffn, attn_scratch;
+  kernels::LinearScratch linear;
   std::vector<int> rel_index;
   Profile profile;
 };
@@ -44,7 +54,7 @@ using LayerObserver = std::function<void(int row, int layer, const float* x, int
 // hidden states [sum(length), H]. Token ids must be < vocab_size (checked; throws pairrm::Error).
 // Each row is computed on its own, so its result is bitwise the same whatever else is in the batch.
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
-                     const std::vector<RowRef>& rows, int threads, Workspace& ws,
+                     const std::vector<PackedLayer>& layers, const std::vector<RowRef>& rows, int threads, Workspace& ws,
                      const LayerObserver& observer = nullptr);
 
 // logit = mean over tasks of score(c1) - score(c2), score(c) = W4·tanh(W1·[s; c] + b1) + b4, from the

@@ -1,0 +1,57 @@
+// Linear layers on oneDNN matmul with the weights packed once at load (fp32, bf16 or int8), the bias and
+// the epilogue (GELU, or adding into the residual already in C) fused where oneDNN allows.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pairrm/pairrm.h"
+
+namespace pairrm::kernels {
+
+using pairrm::Precision;
+const char* precision_name(Precision p);
+Precision parse_precision(const std::string& name);  // "fp32" | "bf16" | "int8"; throws pairrm::Error
+
+enum class Epilogue {
+  kStore,       // C = A·Wᵀ + b
+  kGelu,        // C = gelu(A·Wᵀ + b)   (exact erf form)
+  kAccumulate,  // C = C + A·Wᵀ + b      (residual connections)
+};
+
+// Per-call scratch of one Context (activations converted to bf16/int8, int32 accumulators).
+struct LinearScratch {
+  std::vector<uint16_t> a_bf16;
+  std::vector<int8_t> a_s8;
+  std::vector<float> a_scale;
+  std::vector<int32_t> acc;
+};
+
+class PackedLinear {
+ public:
+  PackedLinear() = default;
+  // W: [N, K] row-major (PyTorch's Linear layout), bias: [N]. fp32 uses W in place (it must outlive this
+  // object: the memory-mapped checkpoint), through oneDNN's sgemm: packing it would cost load time and
+  // memory for no measured gain. bf16 and int8 pack a converted copy once: bf16 rounds to nearest even;
+  // int8 is symmetric per output channel (scale = max|W[n,:]| / 127).
+  PackedLinear(const float* W, const float* bias, int N, int K, Precision precision);
+
+  // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous. int8 quantizes each row of A
+  // dynamically (symmetric, scale = max|A[m,:]| / 127). Results depend on M only through the row itself.
+  void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc = 0) const;
+
+  int n() const { return n_; }
+  int k() const { return k_; }
+  size_t packed_bytes() const;
+
+ private:
+  struct State;
+  std::shared_ptr<const State> s_;
+  int n_ = 0, k_ = 0;
+};
+
+// x = gelu(x) over `count` floats (oneDNN's vectorised exact-erf GELU).
+void gelu(float* x, long count);
+
+}  // namespace pairrm::kernels
