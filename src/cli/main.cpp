@@ -234,6 +234,9 @@ int main(int argc, char** argv) {
   init->add_option("--tokenizer-from", rnd.tokenizer_dir, "copy spm.model and the added-token files from here "
                                                           "(default: the bundled tiny model)");
   init->add_option("--layers", rnd.num_layers, "encoder layers (default 24, PairRM's)")->check(CLI::PositiveNumber);
+  init->add_option("--hidden", rnd.hidden_size, "hidden size (default 1024; smaller for quick experiments)")->check(CLI::PositiveNumber);
+  init->add_option("--heads", rnd.num_heads, "attention heads (default 16)")->check(CLI::PositiveNumber);
+  init->add_option("--intermediate", rnd.intermediate_size, "FFN size (default 4096)")->check(CLI::PositiveNumber);
 
   // bench
   ModelFlags bench_flags;
@@ -244,6 +247,17 @@ int main(int argc, char** argv) {
   bn->add_flag("--mixed", bench.mixed, "64 pairs with lengths spread over 100..1000 tokens")->excludes(tokens_opt);
   bn->add_option("--pairs", bench.pairs, "pairs to time (default 3, or 64 with --mixed)")->check(CLI::PositiveNumber);
   bn->add_flag("--json", bench.json, "one JSON object");
+
+  // accuracy
+  pairrm::AccuracyOptions acc;
+  std::string acc_model;
+  auto* ac = app.add_subcommand("accuracy", "logit error of bf16 and int8 against fp32 on random rows (one JSON object)");
+  ac->add_option("--model,-m", acc_model, "checkpoint directory (default: $PAIRRM_MODEL, else the bundled tiny model)");
+  ac->add_option("--pairs", acc.pairs, "random rows (default 500)")->check(CLI::PositiveNumber);
+  ac->add_option("--min-tokens", acc.min_tokens, "shortest row (default 30)")->check(CLI::Range(9, 2048));
+  ac->add_option("--max-tokens", acc.max_tokens, "longest row (default 200)")->check(CLI::Range(9, 2048));
+  ac->add_option("--threads,-t", acc.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  ac->add_option("--seed", acc.seed, "random seed (default 7)");
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -319,6 +333,13 @@ int main(int argc, char** argv) {
       bench.load.precision = bench_flags.load_options().precision;
       bench.load.tokenizer = bench_flags.load_options().tokenizer;
       return pairrm::run_bench(bench), 0;
+    }
+    if (*ac) {
+      ModelFlags f;
+      f.model = acc_model;
+      acc.model_dir = f.directory();
+      if (acc.min_tokens > acc.max_tokens) throw pairrm::Error("--min-tokens is above --max-tokens");
+      return pairrm::run_accuracy(acc), 0;
     }
     if (*dpo) {
       auto job = pairrm::cli::make_dpo_job(dpo_io.limits);

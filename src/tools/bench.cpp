@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <random>
 
 #include "api/model_impl.h"
@@ -130,6 +131,50 @@ void run_bench(const BenchOptions& o) {
               prof.attention_s, prof.total_s - prof.gemm_s - prof.attention_s, run_s - prof.total_s);
   std::printf("load           %.3f s\n", load_s);
   std::printf("peak RSS       %.0f MB\n", peak_rss_mb());
+}
+
+}  // namespace pairrm
+
+namespace pairrm {
+
+void run_accuracy(const AccuracyOptions& o) {
+  LoadOptions load;
+  auto reference = Model::load(o.model_dir, load);
+  const ModelConfig& c = reference->impl().config;
+  std::mt19937 rng(static_cast<uint32_t>(o.seed));
+  std::uniform_int_distribution<int> len(o.min_tokens, o.max_tokens);
+  std::vector<PairRow> rows;
+  for (int i = 0; i < o.pairs; ++i) rows.push_back(synthetic_row(c, std::min(len(rng), c.max_total_tokens()), rng));
+  Context ref_ctx(reference, o.threads);
+  const double t0 = now_s();
+  const auto want = ref_ctx.logits(rows);
+  nlohmann::ordered_json report = {{"model", o.model_dir}, {"pairs", o.pairs},
+                                   {"tokens", std::to_string(o.min_tokens) + ".." + std::to_string(o.max_tokens)},
+                                   {"fp32_seconds", now_s() - t0}};
+  double mean_abs = 0;
+  for (double v : want) mean_abs += std::abs(v) / want.size();
+  report["fp32_mean_abs_logit"] = mean_abs;
+  for (Precision p : o.precisions) {
+    load.precision = p;
+    auto model = Model::load(o.model_dir, load);
+    Context ctx(model, o.threads);
+    const double t1 = now_s();
+    const auto got = ctx.logits(rows);
+    std::vector<double> err;
+    int agree = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err.push_back(std::abs(got[i] - want[i]));
+      agree += (got[i] > 0) == (want[i] > 0);
+    }
+    std::sort(err.begin(), err.end());
+    report[kernels::precision_name(p)] = {
+        {"max_abs_error", err.back()},
+        {"p99_abs_error", err[std::min(err.size() - 1, static_cast<size_t>(0.99 * err.size()))]},
+        {"median_abs_error", err[err.size() / 2]},
+        {"sign_agreement", static_cast<double>(agree) / got.size()},
+        {"seconds", now_s() - t1}};
+  }
+  std::printf("%s\n", report.dump(2).c_str());
 }
 
 }  // namespace pairrm

@@ -1,6 +1,8 @@
 // `pairrm bench`: end-to-end speed of the network on synthetic rows of PairRM's layout.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pairrm/pairrm.h"
 
@@ -18,5 +20,18 @@ struct BenchOptions {
 
 // Runs the benchmark and prints a report (text or one JSON object) to stdout.
 void run_bench(const BenchOptions& options);
+
+struct AccuracyOptions {
+  std::string model_dir;
+  std::vector<Precision> precisions{Precision::kBF16, Precision::kInt8};
+  int pairs = 500;
+  int min_tokens = 30, max_tokens = 200;  // row lengths, uniform
+  int threads = 0;
+  uint64_t seed = 7;
+};
+
+// Logit error of each precision against fp32 on random rows: max and p99 of |logit - logit_fp32|, and the
+// fraction of pairs whose sign agrees. Prints one JSON object.
+void run_accuracy(const AccuracyOptions& options);
 
 }  // namespace pairrm

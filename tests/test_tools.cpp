@@ -1,0 +1,78 @@
+// init-random, bench, accuracy and --precision through the CLI, on a small random checkpoint.
+#include <gtest/gtest.h>
+
+#include "cli_run.h"
+#include "fixtures.h"
+
+namespace pairrm {
+namespace {
+
+using nlohmann::json;
+using test::run;
+
+class Tools : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = (std::filesystem::temp_directory_path() / ("pairrm_random_" + std::to_string(::getpid()))).string();
+    ASSERT_EQ(run("init-random --out " + dir_ + " --seed 3 --layers 2 --hidden 64 --heads 4 --intermediate 128").status, 0);
+  }
+  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+  static inline std::string dir_;
+};
+
+TEST_F(Tools, InitRandomWritesALoadableCheckpointWithPairRMNames) {
+  auto model = Model::load(dir_);
+  EXPECT_EQ(model->info().num_layers, 2);
+  EXPECT_EQ(model->info().vocab_size, 128005);
+  EXPECT_EQ(model->info().position_buckets, 256);
+  // Same seed, same bytes; the tokenizer came along.
+  const std::string again = dir_ + "_again";
+  ASSERT_EQ(run("init-random --out " + again + " --seed 3 --layers 2 --hidden 64 --heads 4 --intermediate 128").status, 0);
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  EXPECT_EQ(slurp(dir_ + "/model.safetensors"), slurp(again + "/model.safetensors"));
+  std::filesystem::remove_all(again);
+  EXPECT_EQ(model->encode("hello!"), (std::vector<int32_t>{1, 12018, 300, 2}));
+}
+
+TEST_F(Tools, BenchReportsItsFigures) {
+  const auto r = run("bench --json --tokens 60 --pairs 2 --threads 1 --model " + dir_);
+  ASSERT_EQ(r.status, 0);
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["pairs"], 2);
+  EXPECT_EQ(j["tokens_per_pair"], 60);
+  EXPECT_EQ(j["precision"], "fp32");
+  EXPECT_GT(j["seconds_per_pair"].get<double>(), 0);
+  EXPECT_GT(j["gflops_per_s"].get<double>(), 0);
+  EXPECT_GT(j["peak_rss_mb"].get<double>(), 0);
+  const auto& b = j["breakdown_s"];
+  EXPECT_LE(b["gemm"].get<double>() + b["attention"].get<double>(), j["seconds_total"].get<double>());
+  const json mixed = json::parse(run("bench --json --mixed --pairs 3 --precision int8 --model " + dir_).out);
+  EXPECT_EQ(mixed["precision"], "int8");
+  EXPECT_EQ(mixed["pairs"], 3);
+}
+
+TEST_F(Tools, AccuracyComparesPrecisionsWithFp32) {
+  const auto r = run("accuracy --pairs 6 --max-tokens 40 --model " + dir_);
+  ASSERT_EQ(r.status, 0);
+  const json j = json::parse(r.out);
+  for (const char* p : {"bf16", "int8"}) {
+    EXPECT_GE(j[p]["max_abs_error"].get<double>(), j[p]["p99_abs_error"].get<double>());
+    EXPECT_GE(j[p]["sign_agreement"].get<double>(), 0.0);
+    EXPECT_LE(j[p]["sign_agreement"].get<double>(), 1.0);
+  }
+}
+
+TEST(Precision, FlagOnCommands) {
+  const std::string m = " --model " + test::model_dir("tiny");
+  const std::string args = "compare --json --mode ab --source 'hello!' --a 'hi!' --b 'f**k off!'" + m;
+  const json f = json::parse(run(args).out);
+  const json b = json::parse(run(args + " --precision bf16").out);
+  EXPECT_NEAR(b["score"].get<double>(), f["score"].get<double>(), 0.07);  // the bf16 fixture bound
+  EXPECT_NE(run(args + " --precision fp8").status, 0);
+}
+
+}  // namespace
+}  // namespace pairrm
