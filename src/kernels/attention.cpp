@@ -86,10 +86,18 @@ void add_relative_and_softmax(float* row, int L, const int* rr, const float* c2p
 
 }  // namespace
 
+// Queries are processed in blocks of this many rows: a block's scores [kQueryBlock, L] stay in L2, so no
+// [L, L] matrix is ever materialised (16 MB per head at 2048 tokens).
+constexpr int kQueryBlock = 64;
+constexpr int kMaxHeadDim = 128;
+
 long attention_scratch_floats(int length, int span) {
-  const long L = length;
-  return L * L + 2 * L * 2 * span + 2 * L;  // scores, c2p, p2c, the reversed index row
+  const long L = length, W = 2L * span;
+  // block scores, block c2p, the head's p2c, and its Q, K, V made contiguous (up to head_dim 128)
+  return kQueryBlock * L + kQueryBlock * W + L * W + 3 * L * kMaxHeadDim;
 }
+
+long attention_shared_floats(int length) { return 2L * length; }  // the reversed index row
 
 void disentangled_attention(const AttentionShape& s, const float* Q, const float* K, const float* V, int ld,
                             const float* PK, const float* PQ, const int* rel_index, float* ctx, int ld_ctx,
@@ -105,25 +113,39 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
   const int nthreads = std::max(1, std::min(threads, s.heads));
 
   // reversed[k] = idx(L - 1 - k) - lo, so the keys j of query i read reversed[L - 1 - i + j]: contiguous in j.
-  float* shared = scratch + per_thread * nthreads;
-  int* reversed = reinterpret_cast<int*>(shared);
+  int* reversed = reinterpret_cast<int*>(scratch + per_thread * nthreads);
   for (int k = 0; k < 2 * L - 1; ++k) reversed[k] = rel_index[2 * L - 2 - k] - lo;
 
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int h = 0; h < s.heads; ++h) {
-    float* scores = scratch + per_thread * omp_get_thread_num();
-    float* c2p = scores + static_cast<long>(L) * L;
-    float* p2c = c2p + static_cast<long>(L) * 2 * s.span;
-    const float* q = Q + h * d;
-    const float* k = K + h * d;
-    const float* v = V + h * d;
-    matmul_nt(q, ld, k, ld, scores, L, L, L, d, inv_scale);
-    if (s.c2p) matmul_nt(q, ld, PK + static_cast<long>(lo) * s.hidden + h * d, s.hidden, c2p, width, L, width, d, inv_scale);
-    if (s.p2c) matmul_nt(k, ld, PQ + static_cast<long>(lo) * s.hidden + h * d, s.hidden, p2c, width, L, width, d, inv_scale);
-    for (int i = 0; i < L; ++i)
-      add_relative_and_softmax(scores + static_cast<long>(i) * L, L, reversed + (L - 1 - i),
-                               c2p + static_cast<long>(i) * width, p2c, width, s.c2p, s.p2c);
-    matmul_nn(scores, L, v, ld, ctx + h * d, ld_ctx, L, d, L);
+    float* scores = scratch + per_thread * omp_get_thread_num();  // [kQueryBlock, L]
+    float* c2p = scores + static_cast<long>(kQueryBlock) * L;     // [kQueryBlock, width]
+    float* p2c = c2p + static_cast<long>(kQueryBlock) * 2 * s.span;  // [L, width]
+    // This head's Q, K, V as contiguous [L, d] matrices: oneDNN's sgemm runs the small attention products
+    // markedly faster on them than on the strided [L, 3H] layout (measured 8 vs 12.5 ms for Q·Kᵀ at 2048).
+    float* q = p2c + static_cast<long>(L) * 2 * s.span;
+    float* k = q + static_cast<long>(L) * d;
+    float* v = k + static_cast<long>(L) * d;
+    for (int t = 0; t < L; ++t) {
+      std::copy_n(Q + static_cast<long>(t) * ld + h * d, d, q + static_cast<long>(t) * d);
+      std::copy_n(K + static_cast<long>(t) * ld + h * d, d, k + static_cast<long>(t) * d);
+      std::copy_n(V + static_cast<long>(t) * ld + h * d, d, v + static_cast<long>(t) * d);
+    }
+    const float* pk = PK + static_cast<long>(lo) * s.hidden + h * d;
+    // p2c[j, r] = K_j · PQ[lo + r]: every query block reads all of it.
+    if (s.p2c) matmul_nt(k, d, PQ + static_cast<long>(lo) * s.hidden + h * d, s.hidden, p2c, width, L, width, d, inv_scale);
+    for (int i0 = 0; i0 < L; i0 += kQueryBlock) {
+      const int bq = std::min(kQueryBlock, L - i0);
+      const float* qb = q + static_cast<long>(i0) * d;
+      matmul_nt(qb, d, k, d, scores, L, bq, L, d, inv_scale);
+      if (s.c2p) matmul_nt(qb, d, pk, s.hidden, c2p, width, bq, width, d, inv_scale);
+      for (int b = 0; b < bq; ++b) {
+        const int i = i0 + b;
+        add_relative_and_softmax(scores + static_cast<long>(b) * L, L, reversed + (L - 1 - i),
+                                 c2p + static_cast<long>(b) * width, p2c, width, s.c2p, s.p2c);
+      }
+      matmul_nn(scores, L, v, d, ctx + static_cast<long>(i0) * ld_ctx + h * d, ld_ctx, bq, d, L);
+    }
   }
 }
 

@@ -105,6 +105,8 @@ void parse_backbone(const Reader& r, ModelConfig& c) {
     throw Error(r.path() + ": hidden_size " + std::to_string(c.hidden_size) + " is not divisible by num_attention_heads " +
                 std::to_string(c.num_heads));
   if (!(c.layer_norm_eps > 0)) r.fail("layer_norm_eps", "a positive number");
+  if (c.hidden_size / c.num_heads > 128)
+    throw Error(r.path() + ": head dimension " + std::to_string(c.hidden_size / c.num_heads) + " is over 128 (not supported)");
   // Options this engine does not implement are refused rather than silently computed differently.
   if (!r.boolean("relative_attention")) throw Error(r.path() + ": relative_attention=false is not supported");
   if (!r.boolean("share_att_key")) throw Error(r.path() + ": share_att_key=false is not supported");

@@ -157,7 +157,8 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   sized(ws.tmp, maxH);
   sized(ws.ffn, std::min<long>(max_len, kFfnBlockTokens) * c.intermediate_size);
   const int span = c.attention_span();
-  sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * (std::max(1, threads) + 1));
+  sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * std::max(1, threads) +
+                            kernels::attention_shared_floats(max_len));
   kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, span, ws.rel_index);
 
   // Embeddings: LayerNorm(word_embeddings[ids]). No padding exists, so the attention mask is all ones.
