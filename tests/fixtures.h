@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "pairrm/pairrm.h"
 
@@ -38,6 +39,36 @@ inline std::shared_ptr<const Model> shared_model(const std::string& name, Specia
     m = Model::load(model_dir(name), o);
   }
   return m;
+}
+
+// One row of expected.json: the real tokens of a case (right padding removed) and its reference values.
+struct FixtureCase {
+  PairRow row;
+  double logit_f64 = 0;
+  int batch = 0;
+  nlohmann::json hidden;  // [3][H] last-layer states at the prefix positions
+};
+
+inline std::vector<FixtureCase> fixture_cases(const std::string& model) {
+  const auto e = read_json(model_dir(model) + "/expected.json");
+  std::vector<FixtureCase> out;
+  for (const auto& c : e["cases"]) {
+    FixtureCase k;
+    const int len = c["length"];
+    const auto ids = c["input_ids"].get<std::vector<int32_t>>();
+    int real = 0;
+    for (int m : c["attention_mask"].get<std::vector<int>>()) real += m;
+    if (real != len) throw std::runtime_error("fixture case with attention_mask sum != length");
+    k.row.ids.assign(ids.begin(), ids.begin() + len);  // right padding: the real tokens come first
+    k.row.source_pos = c["prefix_positions"][0];
+    k.row.cand1_pos = c["prefix_positions"][1];
+    k.row.cand2_pos = c["prefix_positions"][2];
+    k.logit_f64 = c["logit_f64"];
+    k.batch = c["batch"];
+    k.hidden = c["hidden_last_at_prefix"];
+    out.push_back(std::move(k));
+  }
+  return out;
 }
 
 // The fixtures' tolerance for an fp32 logit against the float64 reference (fixtures/README.md): the

@@ -13,35 +13,9 @@ namespace {
 
 using test::read_json;
 
-struct Case {
-  PairRow row;
-  double logit_f64;
-  int batch;
-  nlohmann::json hidden;  // [3][H] last-layer states at the prefix positions
-};
+using Case = test::FixtureCase;
 
-std::vector<Case> load_cases(const std::string& model) {
-  const auto e = read_json(test::model_dir(model) + "/expected.json");
-  std::vector<Case> out;
-  for (const auto& c : e["cases"]) {
-    Case k;
-    const int len = c["length"];
-    const auto ids = c["input_ids"].get<std::vector<int32_t>>();
-    const auto mask = c["attention_mask"].get<std::vector<int>>();
-    int real = 0;
-    for (int m : mask) real += m;
-    EXPECT_EQ(real, len);
-    k.row.ids.assign(ids.begin(), ids.begin() + len);  // right padding: the real tokens come first
-    k.row.source_pos = c["prefix_positions"][0];
-    k.row.cand1_pos = c["prefix_positions"][1];
-    k.row.cand2_pos = c["prefix_positions"][2];
-    k.logit_f64 = c["logit_f64"];
-    k.batch = c["batch"];
-    k.hidden = c["hidden_last_at_prefix"];
-    out.push_back(std::move(k));
-  }
-  return out;
-}
+std::vector<Case> load_cases(const std::string& model) { return test::fixture_cases(model); }
 
 class ModelFixture : public ::testing::TestWithParam<std::string> {};
 

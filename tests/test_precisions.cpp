@@ -28,20 +28,12 @@ TEST_P(ReducedPrecision, FixtureLogits) {
   EXPECT_EQ(model->info().precision, e.precision);
   EXPECT_GT(model->info().packed_weight_mb, 0);
   Context ctx(model, 2);
-  const auto expected = test::read_json(test::model_dir(e.model) + "/expected.json");
   double worst = 0;
   int agree = 0, n = 0;
-  for (const auto& c : expected["cases"]) {
-    const int len = c["length"];
-    PairRow row;
-    const auto ids = c["input_ids"].get<std::vector<int32_t>>();
-    row.ids.assign(ids.begin(), ids.begin() + len);
-    row.source_pos = c["prefix_positions"][0];
-    row.cand1_pos = c["prefix_positions"][1];
-    row.cand2_pos = c["prefix_positions"][2];
-    const double want = c["logit_f64"], got = ctx.logits({row}).at(0);
-    worst = std::max(worst, std::abs(got - want));
-    agree += (got > 0) == (want > 0);
+  for (const auto& c : test::fixture_cases(e.model)) {
+    const double got = ctx.logits({c.row}).at(0);
+    worst = std::max(worst, std::abs(got - c.logit_f64));
+    agree += (got > 0) == (c.logit_f64 > 0);
     ++n;
   }
   std::printf("[ %s %s ] max |logit - logit_f64| = %.4g, sign agreement %d/%d\n", e.model.c_str(), e.name, worst, agree, n);
