@@ -17,6 +17,10 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Drops the resident pages wholly inside [p, p + n) (after their contents were copied elsewhere, e.g.
+  // packed): they stop counting towards RSS and are read from the file again if ever touched.
+  void release(const void* p, size_t n) const;
+
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;

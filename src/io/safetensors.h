@@ -31,6 +31,7 @@ class SafetensorsFile {
   const std::string& path() const { return file_.path(); }
   const TensorView* find(const std::string& name) const;
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  const MappedFile& mapping() const { return file_; }
 
  private:
   MappedFile file_;

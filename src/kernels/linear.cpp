@@ -90,19 +90,25 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
     std::vector<int8_t> q8;
     if (p == Precision::kBF16) {
       b16.resize(static_cast<size_t>(N) * K);
-      for (size_t i = 0; i < b16.size(); ++i) b16[i] = to_bf16(W[i]);
+      const long count = static_cast<long>(b16.size());
+#pragma omp parallel for schedule(static)
+      for (long i = 0; i < count; ++i) b16[i] = to_bf16(W[i]);
       src = b16.data();
     } else if (p == Precision::kInt8) {
       q8.resize(static_cast<size_t>(N) * K);
       s->w_scale.resize(N);
+#pragma omp parallel for schedule(static)
       for (int n = 0; n < N; ++n) {
         const float* row = W + static_cast<size_t>(n) * K;
         float amax = 0;
         for (int k = 0; k < K; ++k) amax = std::max(amax, std::abs(row[k]));
         const float scale = amax > 0 ? amax / 127.f : 1.f;
         s->w_scale[n] = scale;
-        for (int k = 0; k < K; ++k)
-          q8[static_cast<size_t>(n) * K + k] = static_cast<int8_t>(std::lrint(std::clamp(row[k] / scale, -127.f, 127.f)));
+        const float inv = 1.f / scale;
+        for (int k = 0; k < K; ++k) {  // |row[k] * inv| <= 127; rounding half away from zero
+          const float v = row[k] * inv;
+          q8[static_cast<size_t>(n) * K + k] = static_cast<int8_t>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));
+        }
       }
       src = q8.data();
     }
