@@ -65,10 +65,10 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   info.candidate_max_tokens = c.candidate_max_tokens;
   info.parameter_count = impl->weights.parameter_count;
   info.precision = options.precision;
-  for (const PackedLayer& p : impl->packed)
+  for (const PackedLayer& p : impl->packed) {
     for (const auto* lin : {&p.out, &p.ffn_in, &p.ffn_out}) info.packed_weight_mb += lin->packed_bytes() / 1048576.0;
-  for (const PackedLayer& p : impl->packed)
     for (const auto& lin : p.qkv) info.packed_weight_mb += lin.packed_bytes() / 1048576.0;
+  }
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 

@@ -6,10 +6,4 @@ namespace pairrm::kernels {
 // y = LayerNorm(x) · gamma + beta per row of length n; in place allowed.
 void layer_norm(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);
 
-// x = gelu(x), the exact erf form (PyTorch's default "gelu").
-void gelu_inplace(float* x, long count);
-
-// Softmax over each row of length n, in place (numerically stable).
-void softmax_rows(float* x, int rows, int n, int ld);
-
 }  // namespace pairrm::kernels

@@ -28,6 +28,19 @@ uint16_t to_bf16(float f) {  // round to nearest even (NaN stays NaN)
   return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
+// Symmetric int8 quantisation of one row: returns scale = max|x| / 127 (1 for an all-zero row) and writes
+// round(x / scale), half away from zero, into q. |x / scale| <= 127 by construction.
+float quantize_row(const float* x, int n, int8_t* q) {
+  float amax = 0;
+  for (int k = 0; k < n; ++k) amax = std::max(amax, std::abs(x[k]));
+  const float scale = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / scale;
+  for (int k = 0; k < n; ++k) {
+    const float v = x[k] * inv;
+    q[k] = static_cast<int8_t>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));
+  }
+  return scale;
+}
+
 void run(const std::string& what, const std::function<void()>& f) {
   try {
     f();
@@ -98,18 +111,8 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
       q8.resize(static_cast<size_t>(N) * K);
       s->w_scale.resize(N);
 #pragma omp parallel for schedule(static)
-      for (int n = 0; n < N; ++n) {
-        const float* row = W + static_cast<size_t>(n) * K;
-        float amax = 0;
-        for (int k = 0; k < K; ++k) amax = std::max(amax, std::abs(row[k]));
-        const float scale = amax > 0 ? amax / 127.f : 1.f;
-        s->w_scale[n] = scale;
-        const float inv = 1.f / scale;
-        for (int k = 0; k < K; ++k) {  // |row[k] * inv| <= 127; rounding half away from zero
-          const float v = row[k] * inv;
-          q8[static_cast<size_t>(n) * K + k] = static_cast<int8_t>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));
-        }
-      }
+      for (int n = 0; n < N; ++n)
+        s->w_scale[n] = quantize_row(W + static_cast<size_t>(n) * K, K, q8.data() + static_cast<size_t>(n) * K);
       src = q8.data();
     }
     memory plain(memory::desc({K, N}, wdt, tag::ba), engine(), const_cast<void*>(src));
@@ -167,19 +170,8 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
     scratch.a_scale.resize(M);
     scratch.acc.resize(static_cast<size_t>(M) * N);
 #pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; ++m) {
-      const float* row = A + static_cast<size_t>(m) * K;
-      float amax = 0;
-      for (int k = 0; k < K; ++k) amax = std::max(amax, std::abs(row[k]));
-      const float scale = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / scale;
-      scratch.a_scale[m] = scale;
-      int8_t* q = scratch.a_s8.data() + static_cast<size_t>(m) * K;
-      // |row[k] * inv| <= 127 by construction; rounding half away from zero, in a vectorisable form.
-      for (int k = 0; k < K; ++k) {
-        const float v = row[k] * inv;
-        q[k] = static_cast<int8_t>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));
-      }
-    }
+    for (int m = 0; m < M; ++m)
+      scratch.a_scale[m] = quantize_row(A + static_cast<size_t>(m) * K, K, scratch.a_s8.data() + static_cast<size_t>(m) * K);
     const memory::desc a_md({M, K}, dt::s8, tag::ab), acc_md({M, N}, dt::s32, tag::ab);
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, s.weights_desc, acc_md), engine());
     memory a(a_md, engine(), scratch.a_s8.data()), acc(acc_md, engine(), scratch.acc.data());

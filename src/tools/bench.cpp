@@ -95,7 +95,7 @@ void run_bench(const BenchOptions& o) {
   const auto logits = ctx.logits(rows);
   const double run_s = now_s() - t1;
   const double gflops = flops / run_s / 1e9;
-  // This machine's peak for 2 cores (AVX-512 FMA, see BENCHMARKS.md), scaled by the threads used.
+  // peak_gflops is for 2 threads; scale it by the threads used.
   const double peak = peak_gflops(o.load.precision) * ctx.threads() / 2.0;
 
   nlohmann::ordered_json j = {
