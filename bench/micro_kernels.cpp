@@ -34,7 +34,7 @@ void BM_Linear(benchmark::State& state) {
   for (auto _ : state) lin.forward(A.data(), M, C.data(), kernels::Epilogue::kGelu, scratch);
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
                                                  benchmark::Counter::kIs1000);
-  state.SetLabel(kernels::precision_name(precision));
+  state.SetLabel(pairrm::precision_name(precision));
 }
 BENCHMARK(BM_Linear)
     ->ArgsProduct({{300, 2048}, {static_cast<int>(Precision::kF32), static_cast<int>(Precision::kBF16),

@@ -14,7 +14,9 @@ PACKAGES=(
   libcli11-dev           # command line
   libgtest-dev libgmock-dev  # tests
   libbenchmark-dev       # micro benchmarks
-  python3                # test helpers
+  python3 python3-dev pybind11-dev     # the Python module
+  python3-numpy python3-pytest         # its runtime and tests
+  python3-pip python3-venv python3-setuptools python3-wheel  # pip install . (offline: --no-build-isolation)
 )
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"

@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# Builds and runs the test suite. Usage: scripts/test.sh [release] [asan]   (default: both)
-#   release: -O2 Release build        -> build/
-#   asan:    AddressSanitizer + UBSan -> build-asan/
+# Builds and runs the test suite. Usage: scripts/test.sh [release] [asan] [python]   (default: all three)
+#   release: -O2 Release build        -> build/        (C++ tests, CTest)
+#   asan:    AddressSanitizer + UBSan -> build-asan/   (the same C++ tests)
+#   python:  `pip install .` into a fresh venv (build-python/venv, Debian's numpy/pytest visible), then
+#            pytest python/tests against the installed package
 # Needs ../shared/fixtures (or PAIRRM_FIXTURES=DIR) for the reference values.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
-for kind in "${@:-release asan}"; do
+# Debian's interpreter (numpy, pytest and pybind11 come from apt); PYTHON=... overrides.
+PYTHON=${PYTHON:-/usr/bin/python3}
+for kind in "${@:-release asan python}"; do
   for k in $kind; do
     case "$k" in
       release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
-      asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPAIRRM_SANITIZE=ON) ;;
-      *) echo "unknown build kind '$k' (release|asan)" >&2; exit 2 ;;
+      asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPAIRRM_SANITIZE=ON -DPAIRRM_BUILD_PYTHON=OFF) ;;
+      python)
+        echo "== python: pip install . into build-python/venv"
+        rm -rf build-python/venv
+        "$PYTHON" -m venv --system-site-packages build-python/venv
+        build-python/venv/bin/python -m pip install --quiet --no-build-isolation --no-deps .
+        echo "== python tests"
+        (cd python/tests && ../../build-python/venv/bin/python -m pytest -q -p no:cacheprovider)
+        continue ;;
+      *) echo "unknown build kind '$k' (release|asan|python)" >&2; exit 2 ;;
     esac
     echo "== $k build ($dir)"
-    cmake -S . -B "$dir" "${flags[@]}" >/dev/null
+    cmake -S . -B "$dir" "${flags[@]}" -DPython_EXECUTABLE="$PYTHON" >/dev/null
     cmake --build "$dir" -j"$jobs"
     echo "== $k tests"
     # halt_on_error: a sanitizer report fails the test instead of scrolling past.

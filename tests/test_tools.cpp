@@ -74,5 +74,19 @@ TEST(Precision, FlagOnCommands) {
   EXPECT_NE(run(args + " --precision fp8").status, 0);
 }
 
+TEST(PublicNames, ParsersRoundTripAndRejectUnknownNames) {
+  for (Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8})
+    EXPECT_EQ(parse_precision(precision_name(p)), p);
+  EXPECT_EQ(parse_precision("bfloat16"), Precision::kBF16);
+  EXPECT_THROW(parse_precision("fp16"), Error);
+  EXPECT_THROW(parse_precision(""), Error);
+  EXPECT_EQ(parse_compare_mode("[A,B]"), CompareMode::kAB);
+  EXPECT_EQ(parse_compare_mode("ab"), CompareMode::kAB);
+  EXPECT_EQ(parse_compare_mode("[B,A]"), CompareMode::kBA);
+  EXPECT_EQ(parse_compare_mode("both"), CompareMode::kBoth);
+  EXPECT_EQ(parse_compare_mode("[A,B]+[B,A]"), CompareMode::kBoth);
+  EXPECT_THROW(parse_compare_mode("[A,B]+"), Error);
+}
+
 }  // namespace
 }  // namespace pairrm

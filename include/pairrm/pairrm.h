@@ -156,6 +156,12 @@ class Context {
   std::unique_ptr<Impl> impl_;
 };
 
+// Names used by the CLI, the server and the Python module. Each parser throws Error naming the choices.
+Precision parse_precision(std::string_view name);  // "fp32" | "bf16" | "int8" ("float32", "bfloat16" too)
+const char* precision_name(Precision precision);    // "fp32" | "bf16" | "int8"
+// "ab" | "ba" | "both", or llm-blender's "[A,B]" | "[B,A]" | "[A,B]+[B,A]".
+CompareMode parse_compare_mode(std::string_view name);
+
 const char* version();
 
 }  // namespace pairrm

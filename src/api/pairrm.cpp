@@ -103,6 +103,29 @@ PairRow Model::build_row(std::string_view source, std::string_view candidate1, s
                            text_ids(tok, candidate2, "candidate 2"), impl_->row_ids, impl_->limits);
 }
 
+Precision parse_precision(std::string_view name) {
+  if (name == "fp32" || name == "float32") return Precision::kF32;
+  if (name == "bf16" || name == "bfloat16") return Precision::kBF16;
+  if (name == "int8") return Precision::kInt8;
+  throw Error("unknown precision '" + std::string(name) + "' (fp32, bf16, int8)");
+}
+
+const char* precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::kF32: return "fp32";
+    case Precision::kBF16: return "bf16";
+    case Precision::kInt8: return "int8";
+  }
+  return "?";
+}
+
+CompareMode parse_compare_mode(std::string_view name) {
+  if (name == "ab" || name == "[A,B]") return CompareMode::kAB;
+  if (name == "ba" || name == "[B,A]") return CompareMode::kBA;
+  if (name == "both" || name == "[A,B]+[B,A]") return CompareMode::kBoth;
+  throw Error("unknown compare mode '" + std::string(name) + "' (ab / [A,B], ba / [B,A], both / [A,B]+[B,A])");
+}
+
 Context::Context(std::shared_ptr<const Model> model, int threads) : impl_(std::make_unique<Impl>()) {
   if (!model) throw Error("Context: no model");
   impl_->model = std::move(model);

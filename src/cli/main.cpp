@@ -65,8 +65,7 @@ struct ModelFlags {
     o.tokenizer.special_text =
         special_tokens == "hf" ? pairrm::SpecialTextPolicy::kHuggingFace : pairrm::SpecialTextPolicy::kLiteral;
     o.tokenizer.byte_fallback = byte_fallback;
-    o.precision = precision == "bf16" ? pairrm::Precision::kBF16
-                  : precision == "int8" ? pairrm::Precision::kInt8 : pairrm::Precision::kF32;
+    o.precision = pairrm::parse_precision(precision);
     return o;
   }
   std::unique_ptr<pairrm::Context> context() const {
@@ -96,12 +95,6 @@ struct JsonlFlags {
         ->check(CLI::PositiveNumber);
   }
 };
-
-pairrm::CompareMode parse_mode(const std::string& m) {
-  if (m == "ab") return pairrm::CompareMode::kAB;
-  if (m == "ba") return pairrm::CompareMode::kBA;
-  return pairrm::CompareMode::kBoth;
-}
 
 CLI::Option* add_mode(CLI::App* app, std::string& mode) {
   return app
@@ -272,7 +265,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*cmp) {
-      auto job = pairrm::cli::make_compare_job(parse_mode(cmp_mode));
+      auto job = pairrm::cli::make_compare_job(pairrm::parse_compare_mode(cmp_mode));
       if (*cmp_in) return run_job(cmp_flags, cmp_io, *job, "compare", nullptr);
       if (!*src_opt || !*a_opt || !*b_opt) {
         std::cerr << "pairrm compare: give --source, --a and --b, or --input FILE.jsonl\n";
@@ -282,7 +275,7 @@ int main(int argc, char** argv) {
         const json line = {{"source", source}, {"candidate_a", a}, {"candidate_b", b}};
         return run_job(cmp_flags, cmp_io, *job, "compare", &line);
       }
-      const auto r = cmp_flags.context()->compare({{source, a, b}}, parse_mode(cmp_mode)).at(0);
+      const auto r = cmp_flags.context()->compare({{source, a, b}}, pairrm::parse_compare_mode(cmp_mode)).at(0);
       std::printf("score    %.6f\n", r.score);
       if (r.has_ab) std::printf("logit_ab %.6f\n", r.logit_ab);
       if (r.has_ba) std::printf("logit_ba %.6f\n", r.logit_ba);
@@ -318,7 +311,7 @@ int main(int argc, char** argv) {
       return run_job(f->model, f->io, *job, name, &line);
     }
     if (*conv) {
-      auto job = pairrm::cli::make_conversations_job(parse_mode(conv_mode));
+      auto job = pairrm::cli::make_conversations_job(pairrm::parse_compare_mode(conv_mode));
       return run_job(conv_flags, conv_io, *job, "compare-conversations", nullptr);
     }
     if (*init) {

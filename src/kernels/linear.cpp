@@ -60,22 +60,6 @@ struct PackedLinear::State {
   std::vector<float> w_scale;    // int8: per output channel
 };
 
-const char* precision_name(Precision p) {
-  switch (p) {
-    case Precision::kF32: return "fp32";
-    case Precision::kBF16: return "bf16";
-    case Precision::kInt8: return "int8";
-  }
-  return "?";
-}
-
-Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::kF32;
-  if (name == "bf16") return Precision::kBF16;
-  if (name == "int8") return Precision::kInt8;
-  throw Error("unknown precision '" + name + "' (fp32, bf16, int8)");
-}
-
 PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Precision p) : n_(N), k_(K) {
   auto s = std::make_shared<State>();
   s->precision = p;

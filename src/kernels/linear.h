@@ -11,8 +11,6 @@
 namespace pairrm::kernels {
 
 using pairrm::Precision;
-const char* precision_name(Precision p);
-Precision parse_precision(const std::string& name);  // "fp32" | "bf16" | "int8"; throws pairrm::Error
 
 enum class Epilogue {
   kStore,       // C = A·Wᵀ + b

@@ -100,7 +100,7 @@ void run_bench(const BenchOptions& o) {
 
   nlohmann::ordered_json j = {
       {"model", o.model_dir},
-      {"precision", kernels::precision_name(o.load.precision)},
+      {"precision", pairrm::precision_name(o.load.precision)},
       {"threads", ctx.threads()},
       {"pairs", pairs},
       {"tokens_per_pair", o.mixed ? nlohmann::json("mixed 100-1000") : nlohmann::json(rows.front().ids.size())},
@@ -122,7 +122,7 @@ void run_bench(const BenchOptions& o) {
     return;
   }
   std::printf("model          %s (%d layers, hidden %d)\n", o.model_dir.c_str(), c.num_layers, c.hidden_size);
-  std::printf("precision      %s, %d threads\n", kernels::precision_name(o.load.precision), ctx.threads());
+  std::printf("precision      %s, %d threads\n", pairrm::precision_name(o.load.precision), ctx.threads());
   std::printf("pairs          %d x %s tokens\n", pairs, o.mixed ? "100..1000" : std::to_string(rows.front().ids.size()).c_str());
   std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,
               pairs / run_s, tokens / run_s);
@@ -167,7 +167,7 @@ void run_accuracy(const AccuracyOptions& o) {
       agree += (got[i] > 0) == (want[i] > 0);
     }
     std::sort(err.begin(), err.end());
-    report[kernels::precision_name(p)] = {
+    report[pairrm::precision_name(p)] = {
         {"max_abs_error", err.back()},
         {"p99_abs_error", err[std::min(err.size() - 1, static_cast<size_t>(0.99 * err.size()))]},
         {"median_abs_error", err[err.size() / 2]},

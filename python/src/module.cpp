@@ -1,0 +1,335 @@
+// The `pairrm._pairrm` extension: the C++ engine as seen from Python. The llm-blender / trl shaped API
+// (argument names, defaults, numpy return types) lives in python/pairrm/*.py on top of this.
+//
+// Threading: a loaded Model is immutable and shared; each call borrows a Context (scratch memory) from a
+// pool, so several Python threads can use one model at once. Every call copies its Python arguments into
+// C++ values first and then releases the GIL for the tokenizer and the network.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pairrm/pairrm.h"
+#include "pairrm/ranking.h"
+
+namespace py = pybind11;
+using namespace pairrm;
+
+namespace {
+
+template <typename T>
+py::array_t<T> to_array(const std::vector<T>& v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+template <typename From, typename To>
+py::array_t<To> to_array_as(const std::vector<From>& v) {
+  py::array_t<To> a(static_cast<py::ssize_t>(v.size()));
+  To* out = a.mutable_data();
+  for (size_t i = 0; i < v.size(); ++i) out[i] = static_cast<To>(v[i]);
+  return a;
+}
+
+std::vector<RankInput> rank_inputs(const std::vector<std::string>& sources,
+                                   const std::vector<std::vector<std::string>>& candidates) {
+  if (sources.size() != candidates.size())
+    throw Error("got " + std::to_string(sources.size()) + " inputs but " + std::to_string(candidates.size()) +
+                " candidate lists");
+  std::vector<RankInput> in(sources.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (candidates[i].empty()) throw Error("input " + std::to_string(i) + " has no candidates");
+    in[i] = {sources[i], candidates[i]};
+  }
+  return in;
+}
+
+// A loaded model plus a pool of Contexts, one per concurrent caller.
+class PyModel {
+ public:
+  PyModel(const std::string& path, const std::string& precision, const std::string& special_tokens,
+          bool byte_fallback, int threads) {
+    LoadOptions opt;
+    opt.precision = parse_precision(precision);
+    if (special_tokens == "literal")
+      opt.tokenizer.special_text = SpecialTextPolicy::kLiteral;
+    else if (special_tokens == "hf")
+      opt.tokenizer.special_text = SpecialTextPolicy::kHuggingFace;
+    else
+      throw Error("special_tokens must be 'literal' or 'hf', not '" + special_tokens + "'");
+    opt.tokenizer.byte_fallback = byte_fallback;
+    {
+      py::gil_scoped_release nogil;
+      model_ = Model::load(path, opt);
+    }
+    set_threads(threads);
+  }
+
+  int threads() const { return threads_; }
+  void set_threads(int threads) {
+    if (threads < 0) throw Error("threads must be >= 0 (0 = all cores), not " + std::to_string(threads));
+    threads_ = threads;
+  }
+
+  py::dict info() const {
+    const ModelInfo& i = model_->info();
+    py::dict d;
+    d["directory"] = i.directory;
+    d["layout"] = i.layout;
+    d["hidden_size"] = i.hidden_size;
+    d["num_layers"] = i.num_layers;
+    d["num_heads"] = i.num_heads;
+    d["intermediate_size"] = i.intermediate_size;
+    d["vocab_size"] = i.vocab_size;
+    d["position_buckets"] = i.position_buckets;
+    d["max_relative_positions"] = i.max_relative_positions;
+    d["source_max_tokens"] = i.source_max_tokens;
+    d["candidate_max_tokens"] = i.candidate_max_tokens;
+    d["parameter_count"] = i.parameter_count;
+    d["precision"] = precision_name(i.precision);
+    d["special_tokens"] = model_->tokenizer_options().special_text == SpecialTextPolicy::kLiteral ? "literal" : "hf";
+    d["byte_fallback"] = model_->tokenizer_options().byte_fallback;
+    d["version"] = version();
+    return d;
+  }
+
+  py::array_t<int32_t> tokenize(const std::string& text) const {
+    std::vector<int32_t> ids;
+    {
+      py::gil_scoped_release nogil;
+      ids = model_->encode(text);
+    }
+    return to_array(ids);
+  }
+
+  py::dict build_row(const std::string& source, const std::string& c1, const std::string& c2) const {
+    PairRow r;
+    {
+      py::gil_scoped_release nogil;
+      r = model_->build_row(source, c1, c2);
+    }
+    py::dict d;
+    d["ids"] = to_array(r.ids);
+    d["source_pos"] = r.source_pos;
+    d["cand1_pos"] = r.cand1_pos;
+    d["cand2_pos"] = r.cand2_pos;
+    return d;
+  }
+
+  py::array_t<double> logits(const py::list& rows) {
+    std::vector<PairRow> in;
+    in.reserve(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto fail = [&](const std::string& what) {
+        throw Error("row " + std::to_string(i) + ": " + what);
+      };
+      if (!py::isinstance<py::dict>(rows[i])) fail("must be a dict with ids, source_pos, cand1_pos, cand2_pos");
+      py::dict d = rows[i].cast<py::dict>();
+      PairRow r;
+      for (const char* key : {"ids", "source_pos", "cand1_pos", "cand2_pos"})
+        if (!d.contains(key)) fail(std::string("missing '") + key + "'");
+      try {
+        r.ids = d["ids"].cast<std::vector<int32_t>>();
+        r.source_pos = d["source_pos"].cast<int32_t>();
+        r.cand1_pos = d["cand1_pos"].cast<int32_t>();
+        r.cand2_pos = d["cand2_pos"].cast<int32_t>();
+      } catch (const py::cast_error&) {
+        fail("ids must be a sequence of int32 token ids and the positions int32 integers");
+      }
+      in.push_back(std::move(r));
+    }
+    std::vector<double> out;
+    {
+      py::gil_scoped_release nogil;
+      out = with_context([&](Context& ctx) { return ctx.logits(in); });
+    }
+    return to_array(out);
+  }
+
+  // logit_ab and logit_ba (NaN where the mode does not compute them) and the mode's score.
+  py::tuple compare(const std::vector<std::string>& sources, const std::vector<std::string>& a,
+                    const std::vector<std::string>& b, const std::string& mode_name) {
+    if (sources.size() != a.size() || a.size() != b.size())
+      throw Error("inputs, candidates_A and candidates_B must have the same length (got " +
+                  std::to_string(sources.size()) + ", " + std::to_string(a.size()) + ", " + std::to_string(b.size()) +
+                  ")");
+    const CompareMode mode = parse_compare_mode(mode_name);
+    std::vector<Comparison> items(sources.size());
+    for (size_t i = 0; i < items.size(); ++i) items[i] = {sources[i], a[i], b[i]};
+    std::vector<CompareResult> res;
+    {
+      py::gil_scoped_release nogil;
+      res = with_context([&](Context& ctx) { return ctx.compare(items, mode); });
+    }
+    return compare_tuple(res);
+  }
+
+  py::tuple compare_conversations(const std::vector<std::vector<std::pair<std::string, std::string>>>& conv_a,
+                                  const std::vector<std::vector<std::pair<std::string, std::string>>>& conv_b,
+                                  const std::string& mode_name) {
+    if (conv_a.size() != conv_b.size())
+      throw Error("conversations_a and conversations_b must have the same length (got " +
+                  std::to_string(conv_a.size()) + " and " + std::to_string(conv_b.size()) + ")");
+    const CompareMode mode = parse_compare_mode(mode_name);
+    auto convert = [](const std::vector<std::pair<std::string, std::string>>& turns) {
+      Conversation c;
+      for (const auto& [role, content] : turns) c.push_back({role, content});
+      return c;
+    };
+    std::vector<std::pair<Conversation, Conversation>> items;
+    for (size_t i = 0; i < conv_a.size(); ++i) items.emplace_back(convert(conv_a[i]), convert(conv_b[i]));
+    std::vector<CompareResult> res;
+    {
+      py::gil_scoped_release nogil;
+      res = with_context([&](Context& ctx) {
+        for (size_t i = 0; i < items.size(); ++i) {
+          try {
+            conversation_comparison(items[i].first, items[i].second);
+          } catch (const Error& e) {
+            throw Error("conversation " + std::to_string(i) + ": " + e.what());
+          }
+        }
+        return pairrm::compare_conversations(ctx, items, mode);
+      });
+    }
+    return compare_tuple(res);
+  }
+
+  // [(scores float64, ranks int32)] per input.
+  py::list rank(const std::vector<std::string>& sources, const std::vector<std::vector<std::string>>& candidates) {
+    const auto in = rank_inputs(sources, candidates);
+    std::vector<RankResult> res;
+    {
+      py::gil_scoped_release nogil;
+      res = with_context([&](Context& ctx) { return pairrm::rank(ctx, in); });
+    }
+    py::list out;
+    for (const auto& r : res) out.append(py::make_tuple(to_array(r.scores), to_array_as<int, int32_t>(r.ranks)));
+    return out;
+  }
+
+  // [(scores, ranks, reference text)] per input.
+  py::list rank_with_ref(const std::vector<std::string>& sources, const std::vector<std::vector<std::string>>& candidates,
+                         const std::string& ref_mode, const std::optional<std::vector<std::string>>& references) {
+    const auto in = rank_inputs(sources, candidates);
+    if (references && references->size() != in.size())
+      throw Error("got " + std::to_string(in.size()) + " inputs but " + std::to_string(references->size()) +
+                  " reference candidates");
+    const ReferenceMode mode = parse_reference_mode(ref_mode);
+    std::vector<RankWithRefResult> res;
+    {
+      py::gil_scoped_release nogil;
+      res = with_context([&](Context& ctx) {
+        return pairrm::rank_with_ref(ctx, in, mode, references ? &*references : nullptr);
+      });
+    }
+    py::list out;
+    for (const auto& r : res)
+      out.append(py::make_tuple(to_array(r.scores), to_array_as<int, int32_t>(r.ranks), r.reference));
+    return out;
+  }
+
+  // [dict(index, order, pass_scores, scores, ranks)] per input.
+  py::list best_of_n(const std::vector<std::string>& sources, const std::vector<std::vector<std::string>>& candidates,
+                     const std::string& method, bool worst, std::optional<uint64_t> seed) {
+    const auto in = rank_inputs(sources, candidates);
+    BestOfNOptions opt;
+    if (method == "bubble")
+      opt.method = SelectionMethod::kBubble;
+    else if (method == "full")
+      opt.method = SelectionMethod::kFull;
+    else
+      throw Error("pairrm_cmp_type must be 'bubble' or 'full', not '" + method + "'");
+    opt.worst = worst;
+    opt.seed = seed;
+    std::vector<BestOfNResult> res;
+    {
+      py::gil_scoped_release nogil;
+      res = with_context([&](Context& ctx) { return pairrm::best_of_n(ctx, in, opt); });
+    }
+    py::list out;
+    for (const auto& r : res) {
+      py::dict d;
+      d["index"] = r.index;
+      d["order"] = to_array_as<size_t, int64_t>(r.order);
+      d["pass_scores"] = to_array(r.pass_scores);
+      d["scores"] = to_array(r.ranking.scores);
+      d["ranks"] = to_array_as<int, int32_t>(r.ranking.ranks);
+      out.append(d);
+    }
+    return out;
+  }
+
+ private:
+  // Runs f with a Context from the pool (a new one when every pooled one is busy). Called without the GIL.
+  template <typename F>
+  auto with_context(F&& f) -> decltype(f(std::declval<Context&>())) {
+    std::unique_ptr<Context> ctx;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!pool_.empty()) {
+        ctx = std::move(pool_.back());
+        pool_.pop_back();
+      }
+    }
+    if (!ctx) ctx = std::make_unique<Context>(model_, threads_);
+    ctx->set_threads(threads_);
+    struct Return {  // back to the pool on success and on error alike
+      PyModel* self;
+      std::unique_ptr<Context>& ctx;
+      ~Return() {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->pool_.push_back(std::move(ctx));
+      }
+    } give_back{this, ctx};
+    return f(*ctx);
+  }
+
+  static py::tuple compare_tuple(const std::vector<CompareResult>& res) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> ab(res.size()), ba(res.size()), score(res.size());
+    for (size_t i = 0; i < res.size(); ++i) {
+      ab[i] = res[i].has_ab ? res[i].logit_ab : nan;
+      ba[i] = res[i].has_ba ? res[i].logit_ba : nan;
+      score[i] = res[i].score;
+    }
+    return py::make_tuple(to_array(score), to_array(ab), to_array(ba));
+  }
+
+  std::shared_ptr<const Model> model_;
+  int threads_ = 0;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Context>> pool_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_pairrm, m) {
+  m.doc() = "pairrm.cpp engine (use the pairrm package: Blender, PairRMJudge, Model)";
+  py::register_exception<Error>(m, "Error", PyExc_ValueError);
+  m.def("version", &version);
+
+  py::class_<PyModel>(m, "Engine")
+      .def(py::init<const std::string&, const std::string&, const std::string&, bool, int>(), py::arg("path"),
+           py::arg("precision") = "fp32", py::arg("special_tokens") = "literal", py::arg("byte_fallback") = false,
+           py::arg("threads") = 0)
+      .def_property("threads", &PyModel::threads, &PyModel::set_threads)
+      .def("info", &PyModel::info)
+      .def("tokenize", &PyModel::tokenize, py::arg("text"))
+      .def("build_row", &PyModel::build_row, py::arg("source"), py::arg("candidate1"), py::arg("candidate2"))
+      .def("logits", &PyModel::logits, py::arg("rows"))
+      .def("compare", &PyModel::compare, py::arg("sources"), py::arg("candidates_a"), py::arg("candidates_b"),
+           py::arg("mode"))
+      .def("compare_conversations", &PyModel::compare_conversations, py::arg("conversations_a"),
+           py::arg("conversations_b"), py::arg("mode"))
+      .def("rank", &PyModel::rank, py::arg("sources"), py::arg("candidates"))
+      .def("rank_with_ref", &PyModel::rank_with_ref, py::arg("sources"), py::arg("candidates"), py::arg("ref_mode"),
+           py::arg("references") = std::nullopt)
+      .def("best_of_n", &PyModel::best_of_n, py::arg("sources"), py::arg("candidates"), py::arg("method"),
+           py::arg("worst"), py::arg("seed") = std::nullopt);
+}

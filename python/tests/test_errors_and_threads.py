@@ -1,0 +1,159 @@
+"""Bad input is a Python exception with a message that names the problem, never a crash; one model is
+safe to use from several Python threads and releases the GIL while it computes."""
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import pairrm
+from conftest import model_dir
+
+
+def test_bad_paths_and_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        pairrm.Model(tmp_path / "missing")
+    with pytest.raises(pairrm.Error, match="config.json"):
+        pairrm.Model(tmp_path)  # a directory without a model
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir("tiny"), broken, ignore=shutil.ignore_patterns("debug.safetensors", "expected.json"))
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(pairrm.Error, match="model.safetensors"):
+        pairrm.Blender().loadranker(str(broken))
+    with pytest.raises(ValueError, match="precision"):
+        pairrm.Model(model_dir("tiny"), precision="fp8")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        pairrm.Blender().loadranker(model_dir("tiny"), not_an_option=1)
+    with pytest.raises(ValueError, match="device"):
+        pairrm.Blender().loadranker(model_dir("tiny"), device="tpu")
+    with pytest.raises(RuntimeError, match="loadranker"):
+        pairrm.Blender().rank(["a"], [["b", "c"]])
+    with pytest.raises(ValueError, match="model directory"):
+        import os
+        os.environ.pop("PAIRRM_MODEL", None)
+        pairrm.PairRMJudge()
+
+
+def test_wrong_lengths_and_types(tiny):
+    with pytest.raises(ValueError, match="same length"):
+        tiny.compare(["a", "b"], ["x"], ["y"])
+    with pytest.raises(ValueError, match="same length"):
+        tiny.rank(["a", "b"], [["x", "y"]])
+    with pytest.raises(ValueError, match="same length"):
+        tiny.rank(["a"], [["x", "y"]], instructions=["i", "j"])
+    with pytest.raises(ValueError, match="same length"):
+        tiny.rank_with_ref(["a"], [["x", "y"]], ref_candidates=["r", "s"])
+    with pytest.raises(ValueError, match=r"candidates\[0\] is empty"):
+        tiny.rank(["a"], [[]])
+    with pytest.raises(TypeError, match=r"inputs\[1\] must be a str"):
+        tiny.rank(["a", 3], [["x"], ["y"]])
+    with pytest.raises(TypeError, match="list of str"):
+        tiny.compare("abc", ["x"], ["y"])
+    with pytest.raises(ValueError, match="mode"):
+        tiny.compare(["a"], ["x"], ["y"], mode="[A,A]")
+    with pytest.raises(ValueError, match="ref_mode"):
+        tiny.rank_with_ref(["a"], [["x", "y"]], ref_mode="loudest")
+    with pytest.raises(ValueError, match="pairrm_cmp_type"):
+        tiny.get_best_of_n(["a"], [["x", "y"]], pairrm_cmp_type="quick")
+    with pytest.raises(ValueError, match="batch_size"):
+        tiny.rank(["a"], [["x", "y"]], batch_size=0)
+    with pytest.raises(NotImplementedError, match="source_max_length"):
+        tiny.rank(["a"], [["x", "y"]], source_max_length=10)
+    with pytest.raises(ValueError, match="exactly 2 completions"):
+        pairrm.PairRMJudge(model_dir("tiny")).judge(["p"], [["a", "b", "c"]])
+
+
+def test_invalid_text(tiny):
+    with pytest.raises(ValueError, match=r"candidates_A\[0\] is not valid Unicode"):
+        tiny.compare(["a"], ["bad \ud800 surrogate"], ["y"])
+    with pytest.raises(TypeError, match="str"):
+        tiny.ranker.tokenize(b"bytes")
+    # Python str cannot hold invalid UTF-8; bytes that reach the engine are checked there too.
+    with pytest.raises(pairrm.Error, match="UTF-8"):
+        tiny.ranker._engine.tokenize(b"\xff\xfe")
+    # Empty strings are valid texts (a row of prefix tokens only), not errors.
+    assert tiny.compare([""], [""], [""]).shape == (1,)
+    # An oversized text is refused with the limit in the message; the model keeps working afterwards.
+    with pytest.raises(pairrm.Error, match="bytes"):
+        tiny.compare(["x" * (9 << 20)], ["a"], ["b"])
+    assert tiny.compare(["a"], ["x"], ["y"]).shape == (1,)
+
+
+def test_bad_conversations(tiny):
+    good_a = [{"role": "USER", "content": "hi"}, {"role": "ASSISTANT", "content": "hello"}]
+    good_b = [{"role": "USER", "content": "hi"}, {"role": "ASSISTANT", "content": "go away"}]
+    assert tiny.compare_conversations([good_a], [good_b]).shape == (1,)
+    bad_role = [{"role": "USER", "content": "hi"}, {"role": "SYSTEM", "content": "x"}]
+    with pytest.raises(pairrm.Error, match="conversation 0"):
+        tiny.compare_conversations([bad_role], [good_b])
+    with pytest.raises(pairrm.Error, match="USER"):
+        tiny.compare_conversations([good_a], [[{"role": "USER", "content": "other"}, good_b[1]]])
+    with pytest.raises(pairrm.Error):
+        tiny.compare_conversations([good_a[:1]], [good_b[:1]])  # odd number of turns
+    with pytest.raises(ValueError, match=r"conversations_a\[0\]\[1\] must be a dict"):
+        tiny.compare_conversations([[good_a[0], "hello"]], [good_b])
+    with pytest.raises(ValueError, match="same length"):
+        tiny.compare_conversations([good_a, good_a], [good_b])
+
+
+def test_bad_rows(tiny):
+    m = tiny.ranker
+    row = m.build_row("a", "b", "c")
+    with pytest.raises(pairrm.Error, match="row 0: missing 'cand2_pos'"):
+        m.logits([{k: v for k, v in row.items() if k != "cand2_pos"}])
+    with pytest.raises(pairrm.Error, match="outside the row"):
+        m.logits([dict(row, cand2_pos=len(row["ids"]))])
+    with pytest.raises(pairrm.Error, match="vocabulary"):
+        m.logits([dict(row, ids=np.append(row["ids"], 10**6).astype(np.int32))])
+    with pytest.raises(pairrm.Error, match="row 0"):
+        m.logits(["not a row"])
+    assert m.logits([row]).shape == (1,)
+
+
+def test_threads_share_one_model(tiny):
+    sources = [f"question {i}: what is {i} + {i}?" for i in range(12)]
+    a = [f"{2 * i}" for i in range(12)]
+    b = [f"maybe {i}" for i in range(12)]
+    expected = tiny.compare(sources, a, b, return_logits=True)
+    results, errors = [None] * 6, []
+
+    def work(k):
+        try:
+            for _ in range(3):
+                got = tiny.compare(sources, a, b, return_logits=True)
+                if results[k] is None or np.array_equal(got, expected):
+                    results[k] = got
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        np.testing.assert_array_equal(r, expected)  # bitwise: every row is computed alone
+
+
+def test_gil_is_released_during_compute():
+    m = pairrm.Model(model_dir("tiny"), threads=1)
+    long_text = "word " * 3000
+    rows = [m.build_row(long_text, long_text, long_text)] * 6
+    start = time.perf_counter()
+    m.logits(rows)
+    alone = time.perf_counter() - start
+    # While another thread computes, this thread keeps running Python. With the GIL held the longest pause
+    # here would be the whole computation; released, it is a scheduler tick.
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (m.logits(rows), done.set()))
+    longest_gap, last = 0.0, time.perf_counter()
+    worker.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest_gap, last = max(longest_gap, now - last), now
+    worker.join()
+    assert alone > 0.05, "the workload is too small to tell"
+    assert longest_gap < alone / 2

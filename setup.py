@@ -1,0 +1,63 @@
+"""pip install . -> the `pairrm` Python package: python/pairrm/*.py plus the _pairrm extension, built by the
+project's CMake (the same C++ engine as the CLI) in build-python/.
+
+Environment: PAIRRM_NATIVE=OFF builds for any x86-64 CPU instead of this machine's (-march=native);
+CMAKE_BUILD_PARALLEL_LEVEL sets the compile jobs (default: all cores).
+"""
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = pathlib.Path(__file__).resolve().parent
+VERSION = re.search(r"project\(pairrm VERSION ([0-9.]+)", (ROOT / "CMakeLists.txt").read_text()).group(1)
+
+
+class CMakeExtension(Extension):
+    def __init__(self, name: str):
+        super().__init__(name, sources=[])
+
+
+class CMakeBuild(build_ext):
+    def build_extension(self, ext: Extension) -> None:
+        target = pathlib.Path(self.get_ext_fullpath(ext.name)).resolve()
+        build_dir = ROOT / "build-python"
+        configure = [
+            "cmake", "-S", str(ROOT), "-B", str(build_dir),
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DPAIRRM_BUILD_TESTS=OFF", "-DPAIRRM_BUILD_BENCH=OFF", "-DPAIRRM_BUILD_PYTHON=ON",
+            f"-DPython_EXECUTABLE={sys.executable}",
+            f"-DPAIRRM_NATIVE={os.environ.get('PAIRRM_NATIVE', 'ON')}",
+        ]
+        subprocess.check_call(configure)
+        jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+        subprocess.check_call(["cmake", "--build", str(build_dir), "--target", "_pairrm", "-j", jobs])
+        built = sorted((build_dir / "python" / "pairrm").glob("_pairrm*.so"))
+        if not built:
+            raise RuntimeError(f"the CMake build did not produce _pairrm*.so in {build_dir}/python/pairrm")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built[0], target)
+
+
+setup(
+    name="pairrm",
+    version=VERSION,
+    description="PairRM (llm-blender's pairwise reward model) on a native CPU engine: Blender and PairRMJudge "
+                "drop-ins without PyTorch",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.8",
+    install_requires=["numpy"],
+    packages=["pairrm"],
+    package_dir={"": "python"},
+    ext_modules=[CMakeExtension("pairrm._pairrm")],
+    cmdclass={"build_ext": CMakeBuild},
+    zip_safe=False,
+    # setuptools' own scratch goes beside the CMake tree, not into the developer build/ directory.
+    options={"build": {"build_base": str(ROOT / "build-python" / "setuptools")}, "egg_info": {"egg_base": str(ROOT / "build-python")}},
+)
