@@ -123,9 +123,20 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// Turns token rows into logits. A Context does it itself; the server's scheduler implements it by merging
+// the rows of concurrent requests into shared batches. Everything built on logits (compare, rank, best of
+// n, conversations) takes a Scorer, so it runs the same way in both.
+class Scorer {
+ public:
+  virtual ~Scorer() = default;
+  virtual const Model& model() const = 0;
+  // logit(candidate1 over candidate2) for each row, in the order given.
+  virtual std::vector<double> logits(const std::vector<PairRow>& rows) = 0;
+};
+
 // Per-thread state: scratch memory reused across calls and the thread count. Not thread-safe itself;
 // create one per concurrent user of a Model.
-class Context {
+class Context : public Scorer {
  public:
   // threads <= 0: all hardware threads.
   explicit Context(std::shared_ptr<const Model> model, int threads = 0);
@@ -133,14 +144,14 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  const Model& model() const;
+  const Model& model() const override;
   int threads() const;
   void set_threads(int threads);
 
   // logit(candidate1 over candidate2) for each row, in the order given. The rows are scheduled longest
   // first in batches within the limits below, never padded; a row's logit is bitwise the same whatever
   // else is in the call.
-  std::vector<double> logits(const std::vector<PairRow>& rows);
+  std::vector<double> logits(const std::vector<PairRow>& rows) override;
 
   // Scheduling limits of logits(): rows per batch and tokens per batch (a longer row runs alone). They
   // bound the scratch memory; they never change a result.
@@ -155,6 +166,10 @@ class Context {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// compare() of llm-blender through any Scorer (Context::compare is this with the Context).
+std::vector<CompareResult> compare(Scorer& scorer, const std::vector<Comparison>& items,
+                                   CompareMode mode = CompareMode::kBoth);
 
 // Names used by the CLI, the server and the Python module. Each parser throws Error naming the choices.
 Precision parse_precision(std::string_view name);  // "fp32" | "bf16" | "int8" ("float32", "bfloat16" too)

@@ -23,7 +23,7 @@ struct RankResult {
 };
 
 // Every ordered pair i != j is one forward pass: M[i,j] = logit(i over j).
-std::vector<RankResult> rank(Context& ctx, const std::vector<RankInput>& inputs);
+std::vector<RankResult> rank(Scorer& ctx, const std::vector<RankInput>& inputs);
 
 enum class ReferenceMode { kLongest, kShortest, kMedianLength, kFirst, kLast };
 // "longest" | "shortest" | "median_length" | "first" | "last"; throws Error otherwise.
@@ -38,7 +38,7 @@ struct RankWithRefResult : RankResult {
 };
 // score(c) = -(logit(ref, c) - logit(c, ref)). `references`, when given, holds one reference text per
 // input and replaces `mode`.
-std::vector<RankWithRefResult> rank_with_ref(Context& ctx, const std::vector<RankInput>& inputs, ReferenceMode mode,
+std::vector<RankWithRefResult> rank_with_ref(Scorer& ctx, const std::vector<RankInput>& inputs, ReferenceMode mode,
                                              const std::vector<std::string>* references = nullptr);
 
 enum class SelectionMethod { kBubble, kFull };
@@ -59,7 +59,7 @@ struct BestOfNResult {
 // bubble: one pass over the order, comparing neighbours in both orders; the current candidate stays if
 // s > 0 (best) / s < 0 (worst), otherwise the later one takes its place (ties go to the later candidate).
 // full: rank(), then the best (lowest) / worst (highest) rank, lowest index on ties.
-std::vector<BestOfNResult> best_of_n(Context& ctx, const std::vector<RankInput>& inputs, const BestOfNOptions& options);
+std::vector<BestOfNResult> best_of_n(Scorer& ctx, const std::vector<RankInput>& inputs, const BestOfNOptions& options);
 
 struct Turn {
   std::string role;  // "USER" / "ASSISTANT" (case-insensitive)
@@ -72,7 +72,7 @@ using Conversation = std::vector<Turn>;
 // USER turns differ.
 Comparison conversation_comparison(const Conversation& a, const Conversation& b);
 
-std::vector<CompareResult> compare_conversations(Context& ctx, const std::vector<std::pair<Conversation, Conversation>>& items,
+std::vector<CompareResult> compare_conversations(Scorer& ctx, const std::vector<std::pair<Conversation, Conversation>>& items,
                                                  CompareMode mode = CompareMode::kBoth);
 
 // Competition ranks of scores (higher is better).

@@ -186,16 +186,7 @@ class PyModel {
     std::vector<CompareResult> res;
     {
       py::gil_scoped_release nogil;
-      res = with_context([&](Context& ctx) {
-        for (size_t i = 0; i < items.size(); ++i) {
-          try {
-            conversation_comparison(items[i].first, items[i].second);
-          } catch (const Error& e) {
-            throw Error("conversation " + std::to_string(i) + ": " + e.what());
-          }
-        }
-        return pairrm::compare_conversations(ctx, items, mode);
-      });
+      res = with_context([&](Context& ctx) { return pairrm::compare_conversations(ctx, items, mode); });
     }
     return compare_tuple(res);
   }

@@ -86,7 +86,7 @@ def test_bad_conversations(tiny):
     good_b = [{"role": "USER", "content": "hi"}, {"role": "ASSISTANT", "content": "go away"}]
     assert tiny.compare_conversations([good_a], [good_b]).shape == (1,)
     bad_role = [{"role": "USER", "content": "hi"}, {"role": "SYSTEM", "content": "x"}]
-    with pytest.raises(pairrm.Error, match="conversation 0"):
+    with pytest.raises(pairrm.Error, match="conversation pair 0"):
         tiny.compare_conversations([bad_role], [good_b])
     with pytest.raises(pairrm.Error, match="USER"):
         tiny.compare_conversations([good_a], [[{"role": "USER", "content": "other"}, good_b[1]]])

@@ -195,8 +195,8 @@ std::vector<double> Context::logits(const std::vector<PairRow>& rows) {
   return out;
 }
 
-std::vector<CompareResult> Context::compare(const std::vector<Comparison>& items, CompareMode mode) {
-  const Model& model = *impl_->model;
+std::vector<CompareResult> compare(Scorer& scorer, const std::vector<Comparison>& items, CompareMode mode) {
+  const Model& model = scorer.model();
   const bool ab = mode != CompareMode::kBA, ba = mode != CompareMode::kAB;
   std::vector<PairRow> rows;
   rows.reserve(items.size() * (ab + ba));
@@ -204,7 +204,7 @@ std::vector<CompareResult> Context::compare(const std::vector<Comparison>& items
     if (ab) rows.push_back(model.build_row(it.source, it.candidate_a, it.candidate_b));
     if (ba) rows.push_back(model.build_row(it.source, it.candidate_b, it.candidate_a));
   }
-  const std::vector<double> l = logits(rows);
+  const std::vector<double> l = scorer.logits(rows);
   std::vector<CompareResult> out(items.size());
   size_t k = 0;
   for (CompareResult& r : out) {
@@ -216,6 +216,10 @@ std::vector<CompareResult> Context::compare(const std::vector<Comparison>& items
     r.a_better = r.score > 0;
   }
   return out;
+}
+
+std::vector<CompareResult> Context::compare(const std::vector<Comparison>& items, CompareMode mode) {
+  return pairrm::compare(*this, items, mode);
 }
 
 }  // namespace pairrm

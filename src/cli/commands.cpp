@@ -72,7 +72,7 @@ struct RankItem {
 std::unique_ptr<JsonlJob> make_compare_job(CompareMode mode) {
   return std::make_unique<TypedJob<Comparison>>(
       [](const json& j) { return Comparison{text_field(j, "source"), text_field(j, "candidate_a"), text_field(j, "candidate_b")}; },
-      [mode](Context& ctx, const std::vector<Comparison>& items) { return compare_records(ctx.compare(items, mode)); });
+      [mode](Scorer& ctx, const std::vector<Comparison>& items) { return compare_records(pairrm::compare(ctx, items, mode)); });
 }
 
 std::unique_ptr<JsonlJob> make_rank_job(const std::optional<std::string>& reference_mode, InputLimits limits) {
@@ -85,7 +85,7 @@ std::unique_ptr<JsonlJob> make_rank_job(const std::optional<std::string>& refere
         if (given) item.reference = text_field(j, "reference");
         return item;
       },
-      [given, mode](Context& ctx, const std::vector<RankItem>& items) {
+      [given, mode](Scorer& ctx, const std::vector<RankItem>& items) {
         std::vector<RankInput> inputs;
         std::vector<std::string> refs;
         for (const auto& it : items) {
@@ -106,7 +106,7 @@ std::unique_ptr<JsonlJob> make_rank_job(const std::optional<std::string>& refere
 std::unique_ptr<JsonlJob> make_best_of_n_job(BestOfNOptions options, bool return_all, InputLimits limits) {
   return std::make_unique<TypedJob<RankInput>>(
       [limits](const json& j) { return RankInput{text_field(j, "source"), text_list(j, "candidates", limits.max_candidates)}; },
-      [options, return_all](Context& ctx, const std::vector<RankInput>& items) {
+      [options, return_all](Scorer& ctx, const std::vector<RankInput>& items) {
         const std::string kind = options.worst ? "worst" : "best";
         std::vector<OrderedJson> out;
         const auto results = best_of_n(ctx, items, options);
@@ -135,13 +135,13 @@ std::unique_ptr<JsonlJob> make_conversations_job(CompareMode mode) {
       [](const json& j) {
         return conversation_comparison(conversation_field(j, "conversation_a"), conversation_field(j, "conversation_b"));
       },
-      [mode](Context& ctx, const std::vector<Comparison>& items) { return compare_records(ctx.compare(items, mode)); });
+      [mode](Scorer& ctx, const std::vector<Comparison>& items) { return compare_records(pairrm::compare(ctx, items, mode)); });
 }
 
 std::unique_ptr<JsonlJob> make_dpo_job(InputLimits limits) {
   return std::make_unique<TypedJob<RankInput>>(
       [limits](const json& j) { return RankInput{text_field(j, "prompt"), text_list(j, "responses", limits.max_candidates)}; },
-      [](Context& ctx, const std::vector<RankInput>& items) {
+      [](Scorer& ctx, const std::vector<RankInput>& items) {
         // Only prompts with two distinct responses need the network.
         std::vector<RankInput> to_rank;
         std::vector<size_t> where(items.size(), SIZE_MAX);

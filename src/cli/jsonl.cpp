@@ -99,7 +99,7 @@ struct Pending {
 
 class Runner {
  public:
-  Runner(Context& ctx, JsonlJob& job, std::ostream& out, const JsonlOptions& opt, Progress& progress)
+  Runner(Scorer& ctx, JsonlJob& job, std::ostream& out, const JsonlOptions& opt, Progress& progress)
       : ctx_(ctx), job_(job), out_(out), opt_(opt), progress_(progress) {}
 
   void add(long number, const std::string& text, bool too_long) {
@@ -169,7 +169,7 @@ class Runner {
   JsonlStats stats;
 
  private:
-  Context& ctx_;
+  Scorer& ctx_;
   JsonlJob& job_;
   std::ostream& out_;
   const JsonlOptions& opt_;
@@ -179,7 +179,7 @@ class Runner {
 
 }  // namespace
 
-JsonlStats run_jsonl(Context& ctx, JsonlJob& job, const JsonlOptions& opt) {
+JsonlStats run_jsonl(Scorer& ctx, JsonlJob& job, const JsonlOptions& opt) {
   std::ifstream in_file;
   std::istream* in = &std::cin;
   if (opt.input != "-") {

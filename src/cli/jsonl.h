@@ -38,21 +38,21 @@ class JsonlJob {
   virtual void add(const nlohmann::json& line) = 0;
   virtual size_t size() const = 0;
   virtual void clear() = 0;
-  virtual std::vector<OrderedJson> run(Context& ctx) = 0;
-  virtual std::vector<OrderedJson> run_one(Context& ctx, size_t i) = 0;
+  virtual std::vector<OrderedJson> run(Scorer& ctx) = 0;
+  virtual std::vector<OrderedJson> run_one(Scorer& ctx, size_t i) = 0;
 };
 
 template <class Item>
 class TypedJob : public JsonlJob {
  public:
   using Parse = std::function<Item(const nlohmann::json&)>;
-  using Run = std::function<std::vector<OrderedJson>(Context&, const std::vector<Item>&)>;
+  using Run = std::function<std::vector<OrderedJson>(Scorer&, const std::vector<Item>&)>;
   TypedJob(Parse parse, Run run) : parse_(std::move(parse)), run_(std::move(run)) {}
   void add(const nlohmann::json& line) override { items_.push_back(parse_(line)); }
   size_t size() const override { return items_.size(); }
   void clear() override { items_.clear(); }
-  std::vector<OrderedJson> run(Context& ctx) override { return run_(ctx, items_); }
-  std::vector<OrderedJson> run_one(Context& ctx, size_t i) override { return run_(ctx, {items_.at(i)}); }
+  std::vector<OrderedJson> run(Scorer& ctx) override { return run_(ctx, items_); }
+  std::vector<OrderedJson> run_one(Scorer& ctx, size_t i) override { return run_(ctx, {items_.at(i)}); }
 
  private:
   Parse parse_;
@@ -79,6 +79,6 @@ struct JsonlStats {
 // Runs `job` over the input. Each non-blank input line gives exactly one output line, in input order:
 // the job's record with "id" (the input's, or null) first, or {"line": n, "error": "..."}.
 // Throws pairrm::Error for problems with the files themselves.
-JsonlStats run_jsonl(Context& ctx, JsonlJob& job, const JsonlOptions& options);
+JsonlStats run_jsonl(Scorer& ctx, JsonlJob& job, const JsonlOptions& options);
 
 }  // namespace pairrm::cli

@@ -10,7 +10,7 @@ namespace {
 // Collects forward passes (pairs of texts under one source) and runs them in one Context::logits call.
 class PassBatch {
  public:
-  explicit PassBatch(Context& ctx) : ctx_(ctx) {}
+  explicit PassBatch(Scorer& ctx) : ctx_(ctx) {}
   size_t add(const std::string& source, const std::string& first, const std::string& second) {
     rows_.push_back(ctx_.model().build_row(source, first, second));
     return rows_.size() - 1;
@@ -19,7 +19,7 @@ class PassBatch {
   double operator[](size_t i) const { return logits_.at(i); }
 
  private:
-  Context& ctx_;
+  Scorer& ctx_;
   std::vector<PairRow> rows_;
   std::vector<double> logits_;
 };
@@ -48,7 +48,7 @@ std::vector<int> competition_ranks(const std::vector<double>& scores) {
   return ranks;
 }
 
-std::vector<RankResult> rank(Context& ctx, const std::vector<RankInput>& inputs) {
+std::vector<RankResult> rank(Scorer& ctx, const std::vector<RankInput>& inputs) {
   PassBatch batch(ctx);
   std::vector<std::vector<size_t>> pass(inputs.size());  // pass[input][i*n + j]
   for (size_t k = 0; k < inputs.size(); ++k) {
@@ -111,7 +111,7 @@ size_t reference_index(const std::vector<std::string>& c, ReferenceMode mode) {
   return 0;
 }
 
-std::vector<RankWithRefResult> rank_with_ref(Context& ctx, const std::vector<RankInput>& inputs, ReferenceMode mode,
+std::vector<RankWithRefResult> rank_with_ref(Scorer& ctx, const std::vector<RankInput>& inputs, ReferenceMode mode,
                                              const std::vector<std::string>* references) {
   if (references && references->size() != inputs.size())
     throw Error("rank_with_ref: " + std::to_string(references->size()) + " references for " +
@@ -134,7 +134,7 @@ std::vector<RankWithRefResult> rank_with_ref(Context& ctx, const std::vector<Ran
   return out;
 }
 
-std::vector<BestOfNResult> best_of_n(Context& ctx, const std::vector<RankInput>& inputs, const BestOfNOptions& opt) {
+std::vector<BestOfNResult> best_of_n(Scorer& ctx, const std::vector<RankInput>& inputs, const BestOfNOptions& opt) {
   std::vector<BestOfNResult> out(inputs.size());
   if (opt.method == SelectionMethod::kFull) {
     const auto ranked = rank(ctx, inputs);
@@ -213,7 +213,7 @@ Comparison conversation_comparison(const Conversation& a, const Conversation& b)
   return cmp;
 }
 
-std::vector<CompareResult> compare_conversations(Context& ctx, const std::vector<std::pair<Conversation, Conversation>>& items,
+std::vector<CompareResult> compare_conversations(Scorer& ctx, const std::vector<std::pair<Conversation, Conversation>>& items,
                                                  CompareMode mode) {
   std::vector<Comparison> cmp;
   cmp.reserve(items.size());
@@ -224,7 +224,7 @@ std::vector<CompareResult> compare_conversations(Context& ctx, const std::vector
       throw Error("conversation pair " + std::to_string(i) + ": " + e.what());
     }
   }
-  return ctx.compare(cmp, mode);
+  return compare(ctx, cmp, mode);
 }
 
 }  // namespace pairrm
