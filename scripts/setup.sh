@@ -12,7 +12,9 @@ PACKAGES=(
   libdnnl-dev            # GEMM (oneDNN)
   nlohmann-json3-dev     # config.json, safetensors header, JSONL
   libcli11-dev           # command line
+  libcpp-httplib-dev     # pairrm serve (HTTP)
   libgtest-dev libgmock-dev  # tests
+  curl wrk               # server examples and its load test
   libbenchmark-dev       # micro benchmarks
   python3 python3-dev pybind11-dev     # the Python module
   python3-numpy python3-pytest         # its runtime and tests

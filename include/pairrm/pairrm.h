@@ -114,6 +114,11 @@ class Model {
   std::vector<int32_t> encode(std::string_view text) const;
   // The token row of one comparison, with the model card's truncation (per example).
   PairRow build_row(std::string_view source, std::string_view candidate1, std::string_view candidate2) const;
+  // The same in two steps, so a text used in many rows is tokenized once: the tokens of a text (no [CLS]/
+  // [SEP]; `what` names it in errors), then the row from three such token lists.
+  std::vector<int32_t> text_tokens(std::string_view text, const char* what = "text") const;
+  PairRow build_row(const std::vector<int32_t>& source, const std::vector<int32_t>& candidate1,
+                    const std::vector<int32_t>& candidate2) const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }

@@ -97,6 +97,15 @@ std::vector<int32_t> Model::encode(std::string_view text) const {
   return ids;
 }
 
+std::vector<int32_t> Model::text_tokens(std::string_view text, const char* what) const {
+  return text_ids(impl_->tokenizer, text, what);
+}
+
+PairRow Model::build_row(const std::vector<int32_t>& source, const std::vector<int32_t>& candidate1,
+                         const std::vector<int32_t>& candidate2) const {
+  return assemble_pair_row(source, candidate1, candidate2, impl_->row_ids, impl_->limits);
+}
+
 PairRow Model::build_row(std::string_view source, std::string_view candidate1, std::string_view candidate2) const {
   const Tokenizer& tok = impl_->tokenizer;
   return assemble_pair_row(text_ids(tok, source, "source"), text_ids(tok, candidate1, "candidate 1"),

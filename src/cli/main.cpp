@@ -8,6 +8,7 @@
 #include "cli/jsonl.h"
 #include "pairrm/pairrm.h"
 #include "pairrm/ranking.h"
+#include "server/server.h"
 #include "tools/bench.h"
 #include "tools/init_random.h"
 
@@ -252,6 +253,37 @@ int main(int argc, char** argv) {
   ac->add_option("--threads,-t", acc.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   ac->add_option("--seed", acc.seed, "random seed (default 7)");
 
+  // serve
+  ModelFlags serve_flags;
+  pairrm::server::ServerOptions serve;
+  auto* sv = app.add_subcommand("serve", "HTTP scoring service (endpoints: README.md, Server)");
+  serve_flags.add(sv);
+  sv->add_option("--host", serve.host, "address to bind (default 127.0.0.1: this machine only)");
+  sv->add_option("--port,-p", serve.port, "port (default 8080; 0 = any free port, printed at start)")
+      ->check(CLI::Range(0, 65535));
+  sv->add_option("--api-key", serve.api_key, "require 'Authorization: Bearer KEY' (default: $PAIRRM_API_KEY)");
+  sv->add_option("--workers", serve.scheduler.workers,
+                 "batches run side by side, each with --threads/workers threads (default 1)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--max-batch-tokens", serve.scheduler.max_batch_tokens, "tokens per batch (default 16384)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--max-batch-rows", serve.scheduler.max_batch_rows, "forward passes per batch (default 64)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--max-queue", serve.scheduler.max_queue_rows,
+                 "forward passes waiting before new requests get 429 (default 8192)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--timeout-s", serve.timeout_s, "a request not scored by then gets 504 (default 60)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--max-body-bytes", serve.max_body_bytes, "larger bodies get 413 (default 8 MiB)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--max-items", serve.max_items, "items per request (default 64)")->check(CLI::PositiveNumber);
+  sv->add_option("--max-candidates", serve.max_candidates, "candidates per ranking (default 32)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--max-passes", serve.max_passes, "forward passes per request (default 4096)")
+      ->check(CLI::PositiveNumber);
+  sv->add_option("--http-threads", serve.http_threads, "connections served at once (default 64)")
+      ->check(CLI::PositiveNumber);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*tok) {
@@ -333,6 +365,13 @@ int main(int argc, char** argv) {
       acc.model_dir = f.directory();
       if (acc.min_tokens > acc.max_tokens) throw pairrm::Error("--min-tokens is above --max-tokens");
       return pairrm::run_accuracy(acc), 0;
+    }
+    if (*sv) {
+      if (serve.api_key.empty())
+        if (const char* key = std::getenv("PAIRRM_API_KEY"); key && *key) serve.api_key = key;
+      serve.scheduler.threads_per_worker = serve_flags.threads > 0 ? std::max(1, serve_flags.threads / serve.scheduler.workers) : 0;
+      pairrm::server::block_stop_signals();  // before the model load starts any thread
+      return pairrm::server::run_server(serve_flags.load(), serve);
     }
     if (*dpo) {
       auto job = pairrm::cli::make_dpo_job(dpo_io.limits);

@@ -3,23 +3,33 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
+#include <unordered_map>
 
 namespace pairrm {
 namespace {
 
-// Collects forward passes (pairs of texts under one source) and runs them in one Context::logits call.
+// Collects forward passes (pairs of texts under one source) and runs them in one Scorer::logits call.
+// Each distinct text is tokenized once (a ranking of n candidates uses each of them in 2(n-1) rows).
 class PassBatch {
  public:
   explicit PassBatch(Scorer& ctx) : ctx_(ctx) {}
   size_t add(const std::string& source, const std::string& first, const std::string& second) {
-    rows_.push_back(ctx_.model().build_row(source, first, second));
+    rows_.push_back(ctx_.model().build_row(tokens(source, "source"), tokens(first, "candidate"),
+                                           tokens(second, "candidate")));
     return rows_.size() - 1;
   }
   void run() { logits_ = ctx_.logits(rows_); }
   double operator[](size_t i) const { return logits_.at(i); }
 
  private:
+  const std::vector<int32_t>& tokens(const std::string& text, const char* what) {
+    auto it = tokens_.find(text);
+    if (it == tokens_.end()) it = tokens_.emplace(text, ctx_.model().text_tokens(text, what)).first;
+    return it->second;
+  }
+
   Scorer& ctx_;
+  std::unordered_map<std::string, std::vector<int32_t>> tokens_;
   std::vector<PairRow> rows_;
   std::vector<double> logits_;
 };

@@ -1,0 +1,43 @@
+// Counters and histograms of the server, written out in the Prometheus text format (GET /metrics).
+#pragma once
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pairrm::server {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+  void observe(double v);
+  // name_bucket{labels,le=...} lines, then name_sum and name_count.
+  void write(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<long> counts_;  // counts_[i]: values <= bounds_[i]; the last one: above every bound
+  double sum_ = 0;
+  long count_ = 0;
+};
+
+class Metrics {
+ public:
+  void request(const std::string& endpoint, int status, double seconds);
+  void rejected(const std::string& reason);
+  void batch(long rows, long tokens, double seconds);
+  void set_queue_rows(long rows);
+  std::string prometheus() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, long> requests_;
+  std::map<std::string, Histogram> latency_;
+  std::map<std::string, long> rejected_;
+  Histogram batch_rows_{{1, 2, 4, 8, 16, 32, 64, 128, 256}};
+  long rows_ = 0, tokens_ = 0, batches_ = 0, queue_rows_ = 0;
+  double compute_seconds_ = 0;
+};
+
+}  // namespace pairrm::server

@@ -1,0 +1,32 @@
+// `pairrm serve`: the HTTP scoring service (endpoints in README.md, "Server").
+#pragma once
+#include <memory>
+#include <string>
+
+#include "pairrm/pairrm.h"
+#include "server/scheduler.h"
+
+namespace pairrm::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;               // 0: any free port (printed on stdout)
+  std::string api_key;           // empty: no authentication
+  SchedulerOptions scheduler;
+  double timeout_s = 60;         // a request not scored by then gets 504
+  size_t max_body_bytes = 8u << 20;
+  size_t max_items = 64;         // comparisons / rankings per request
+  size_t max_candidates = 32;    // per ranking
+  long max_passes = 4096;        // forward passes per request
+  int http_threads = 64;         // connections served at once
+};
+
+// Blocks SIGTERM/SIGINT in the calling thread and so in every thread it starts afterwards (OpenMP's
+// included), so that run_server's signal thread receives them. Call it before loading the model.
+void block_stop_signals();
+
+// Serves until SIGTERM/SIGINT, then stops accepting, finishes the requests in flight and returns 0.
+// Returns 1 when the address cannot be bound.
+int run_server(std::shared_ptr<const Model> model, const ServerOptions& options);
+
+}  // namespace pairrm::server
