@@ -148,6 +148,7 @@ TEST_F(ServerTest, HealthInfoMetrics) {
 TEST_F(ServerTest, BadRequestsGetTheRight4xxAndTheServerKeepsServing) {
   auto c = server_->client();
   EXPECT_EQ(status_of(c, "/compare", "{not json"), 400);
+  EXPECT_EQ(status_of(c, "/best_of_n", R"({"source": 6e666, "candidates": ["a"]})"), 400);  // fuzz: out_of_range
   EXPECT_EQ(status_of(c, "/compare", "{\"source\": \"\xff\xfe\", \"candidate_a\": \"a\", \"candidate_b\": \"b\"}"), 400);
   EXPECT_EQ(status_of(c, "/compare", R"({"source": 1, "candidate_a": "a", "candidate_b": "b"})"), 422);
   EXPECT_EQ(status_of(c, "/compare", R"({"source": "s", "candidate_a": "a"})"), 422);

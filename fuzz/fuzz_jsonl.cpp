@@ -1,0 +1,48 @@
+// The JSONL pipeline on arbitrary input (every job kind, chosen by the first byte): never a crash, and
+// exactly one output record per non-blank input line.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/jsonl.h"
+#include "fake_scorer.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  using namespace pairrm;
+  static const std::string in = "/tmp/pairrm_fuzz_" + std::to_string(getpid()) + ".in.jsonl";
+  static const std::string out = "/tmp/pairrm_fuzz_" + std::to_string(getpid()) + ".out.jsonl";
+  const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  std::ofstream(in, std::ios::binary) << text;
+  cli::InputLimits limits;
+  limits.max_candidates = 8;
+  std::unique_ptr<cli::JsonlJob> job;
+  switch (data[0] % 6) {
+    case 0: job = cli::make_compare_job(CompareMode::kBoth); break;
+    case 1: job = cli::make_rank_job(std::nullopt, limits); break;
+    case 2: job = cli::make_rank_job(std::string("given"), limits); break;
+    case 3: job = cli::make_best_of_n_job(BestOfNOptions{}, true, limits); break;
+    case 4: job = cli::make_conversations_job(CompareMode::kAB); break;
+    default: job = cli::make_dpo_job(limits); break;
+  }
+  cli::JsonlOptions o;
+  o.input = in;
+  o.output = out;
+  o.quiet = true;
+  o.chunk_lines = 4;
+  o.max_line_bytes = 1 << 16;
+  fuzz::FakeScorer scorer;
+  const cli::JsonlStats stats = cli::run_jsonl(scorer, *job, o);
+  // One record per non-blank line (a line of only spaces/tabs/CR is blank).
+  long lines = 0;
+  std::istringstream s(text);
+  for (std::string line; std::getline(s, line);)
+    if (line.size() >= o.max_line_bytes || line.find_first_not_of(" \t\r") != std::string::npos) ++lines;
+  if (stats.ok + stats.failed != lines) std::abort();
+  return 0;
+}
