@@ -13,6 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev     # config.json, safetensors header, JSONL
   libcli11-dev           # command line
   libcpp-httplib-dev     # pairrm serve (HTTP)
+  libcurl4-openssl-dev libssl-dev   # Hugging Face Hub downloads, sha256
   libgtest-dev libgmock-dev  # tests
   curl wrk               # server examples and its load test
   clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh)

@@ -19,11 +19,12 @@ struct CliResult {
   std::string out;
 };
 
-inline CliResult run(const std::string& args, const std::string& stdin_text = "") {
+// `env` is put before the command: "NAME=value NAME2=value2".
+inline CliResult run_env(const std::string& env, const std::string& args, const std::string& stdin_text = "") {
   const std::string in_path =
       (std::filesystem::temp_directory_path() / ("pairrm_cli_in_" + std::to_string(::getpid()))).string();
   std::ofstream(in_path, std::ios::binary) << stdin_text;
-  const std::string cmd = std::string(PAIRRM_BIN) + " " + args + " < " + in_path + " 2>/dev/null";
+  const std::string cmd = env + " " + std::string(PAIRRM_BIN) + " " + args + " < " + in_path + " 2>/dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -33,6 +34,8 @@ inline CliResult run(const std::string& args, const std::string& stdin_text = ""
   std::filesystem::remove(in_path);
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
+
+inline CliResult run(const std::string& args, const std::string& stdin_text = "") { return run_env("", args, stdin_text); }
 
 inline std::vector<json> lines(const std::string& out) {
   std::vector<json> v;

@@ -123,6 +123,28 @@ TEST(CliApiErrors, BadLinesAreRecordsAndTheRestGoOn) {
   EXPECT_EQ(run("rank --with-ref given --input -" + kTiny, R"({"source": "s", "candidates": ["a"]})" "\n").status, 1);
 }
 
+TEST(CliApiErrors, ResourceBoundsAreClearLimitErrors) {
+  // 100 000 candidates: refused by the candidate limit (64) before any tokenizing or forward pass.
+  std::string many = R"({"source": "s", "candidates": [)";
+  for (int i = 0; i < 100000; ++i) many += i ? ",\"x\"" : "\"x\"";
+  many += "]}\n";
+  // A line over --max-line-bytes is skipped as an error record without being held in memory.
+  const std::string long_line = R"({"source": ")" + std::string(5000, 'a') + R"(", "candidates": ["a", "b"]})" "\n";
+  const std::string ok = R"({"source": "s", "candidates": ["a", "b"]})" "\n";
+  const auto r = run("rank --input -" + kTiny, many + ok);
+  const auto l = run("rank --max-line-bytes 4096 --input -" + kTiny, long_line + ok);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(l.status, 1);
+  const auto out = lines(r.out), out_l = lines(l.out);
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(out_l.size(), 2u);
+  EXPECT_NE(out[0]["error"].get<std::string>().find("100000 entries, over the limit of 64"), std::string::npos)
+      << out[0].dump();
+  EXPECT_NE(out_l[0]["error"].get<std::string>().find("longer than 4096 bytes"), std::string::npos) << out_l[0].dump();
+  EXPECT_EQ(out[1]["ranks"].size(), 2u);
+  EXPECT_EQ(out_l[1]["ranks"].size(), 2u);
+}
+
 TEST(CliApiInvariants, RankGivenReferenceAndSingleCandidate) {
   const auto out = lines(run("rank --with-ref given --input -" + kTiny,
                              R"({"source": "q", "candidates": ["x", "y"], "reference": "my ref"})" "\n"

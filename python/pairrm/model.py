@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from . import _checks
+from . import _pairrm
 from ._pairrm import Engine
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -20,7 +21,9 @@ class Model:
     runs without the GIL.
 
     Args:
-        path: the checkpoint directory (``llm-blender/PairRM-hf`` layout or the original ranker layout).
+        path: the checkpoint directory (``llm-blender/PairRM-hf`` layout or the original ranker layout), or a
+            Hugging Face repo id ``org/name[@revision]`` (the hub cache, downloaded when missing; honours
+            HF_HUB_CACHE, HF_HOME, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE).
         precision: "fp32" (exact, default), "bf16" or "int8" (faster, approximate; see BENCHMARKS.md).
         threads: threads per call; 0 = all cores.
         special_tokens: "literal" (default: "<|source|>", "[SEP]", ... in user text are plain text) or "hf"
@@ -33,7 +36,10 @@ class Model:
                  special_tokens: str = "literal", byte_fallback: bool = False):
         path = os.fspath(path)
         if not os.path.isdir(path):
-            raise FileNotFoundError(f"model directory not found: {path!r}")
+            if not _pairrm.is_repo_id(path):
+                raise FileNotFoundError(f"model directory not found: {path!r}")
+            # A Hugging Face repo id: the hub cache (as huggingface_hub fills it), downloaded when missing.
+            path = _pairrm.resolve_model(path)
         _checks.choice("precision", precision, PRECISIONS)
         _checks.choice("special_tokens", special_tokens, ("literal", "hf"))
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "pairrm/pairrm.h"
+#include "hub/hub.h"
 #include "pairrm/ranking.h"
 
 namespace py = pybind11;
@@ -304,6 +305,15 @@ PYBIND11_MODULE(_pairrm, m) {
   m.doc() = "pairrm.cpp engine (use the pairrm package: Blender, PairRMJudge, Model)";
   py::register_exception<Error>(m, "Error", PyExc_ValueError);
   m.def("version", &version);
+  m.def("is_repo_id", [](const std::string& s) { return hub::parse_repo_id(s).has_value(); });
+  m.def(
+      "resolve_model",
+      [](const std::string& s) {
+        py::gil_scoped_release nogil;
+        return hub::resolve_model(s);
+      },
+      py::arg("model"),
+      "A directory as is; a Hugging Face repo id (org/name[@revision]) from the hub cache, downloaded when missing");
 
   py::class_<PyModel>(m, "Engine")
       .def(py::init<const std::string&, const std::string&, const std::string&, bool, int>(), py::arg("path"),

@@ -1,5 +1,6 @@
 """Bad input is a Python exception with a message that names the problem, never a crash; one model is
 safe to use from several Python threads and releases the GIL while it computes."""
+import os
 import shutil
 import threading
 import time
@@ -16,6 +17,14 @@ def test_bad_paths_and_files(tmp_path):
         pairrm.Model(tmp_path / "missing")
     with pytest.raises(pairrm.Error, match="config.json"):
         pairrm.Model(tmp_path)  # a directory without a model
+    # A repo id that is not cached, offline: a clear error, no network.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_HUB_CACHE"] = str(tmp_path / "hub")
+    try:
+        with pytest.raises(pairrm.Error, match="HF_HUB_OFFLINE"):
+            pairrm.Blender().loadranker("llm-blender/PairRM-hf")
+    finally:
+        del os.environ["HF_HUB_OFFLINE"], os.environ["HF_HUB_CACHE"]
     broken = tmp_path / "broken"
     shutil.copytree(model_dir("tiny"), broken, ignore=shutil.ignore_patterns("debug.safetensors", "expected.json"))
     data = (broken / "model.safetensors").read_bytes()
@@ -31,7 +40,6 @@ def test_bad_paths_and_files(tmp_path):
     with pytest.raises(RuntimeError, match="loadranker"):
         pairrm.Blender().rank(["a"], [["b", "c"]])
     with pytest.raises(ValueError, match="model directory"):
-        import os
         os.environ.pop("PAIRRM_MODEL", None)
         pairrm.PairRMJudge()
 

@@ -8,6 +8,7 @@
 #include "cli/jsonl.h"
 #include "pairrm/pairrm.h"
 #include "pairrm/ranking.h"
+#include "hub/hub.h"
 #include "server/server.h"
 #include "tools/bench.h"
 #include "tools/init_random.h"
@@ -32,7 +33,8 @@ struct ModelFlags {
 
   void add(CLI::App* app) {
     app->add_option("--model,-m", model,
-                    "checkpoint directory (default: $PAIRRM_MODEL, else the bundled tiny model " PAIRRM_DEFAULT_MODEL_DIR ")");
+                    "checkpoint directory or Hugging Face repo id org/name[@revision] (default: $PAIRRM_MODEL, else "
+                    "the bundled tiny model " PAIRRM_DEFAULT_MODEL_DIR ")");
     app->add_option("--threads,-t", threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
     app->add_option("--special-tokens", special_tokens,
                     "special/prefix token strings inside user text: literal (plain text, default) or hf (become "
@@ -54,10 +56,14 @@ struct ModelFlags {
         ->check(CLI::PositiveNumber);
   }
 
+  // --model, else $PAIRRM_MODEL, else the bundled tiny model; a Hugging Face repo id is looked up in the
+  // hub cache and downloaded when missing (pairrm download).
   std::string directory() const {
-    if (!model.empty()) return model;
-    if (const char* env = std::getenv("PAIRRM_MODEL"); env && *env) return env;
-    return PAIRRM_DEFAULT_MODEL_DIR;
+    std::string m = model;
+    if (m.empty())
+      if (const char* env = std::getenv("PAIRRM_MODEL"); env && *env) m = env;
+    if (m.empty()) return PAIRRM_DEFAULT_MODEL_DIR;
+    return pairrm::hub::resolve_model(m);
   }
 
   std::shared_ptr<const pairrm::Model> load() const { return pairrm::Model::load(directory(), load_options()); }
@@ -88,6 +94,9 @@ struct JsonlFlags {
     app->add_flag("--quiet,-q", options.quiet, "no progress or summary on stderr");
     app->add_option("--chunk-lines", options.chunk_lines,
                     "input lines whose forward passes are scheduled together (default 32)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-line-bytes", options.max_line_bytes,
+                    "a longer input line is an error record, never read into memory (default 64 MiB)")
         ->check(CLI::PositiveNumber);
     return in;
   }
@@ -253,6 +262,15 @@ int main(int argc, char** argv) {
   ac->add_option("--threads,-t", acc.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   ac->add_option("--seed", acc.seed, "random seed (default 7)");
 
+  // download
+  pairrm::hub::HubOptions hub_options;
+  std::string dl_repo, dl_revision;
+  auto* dl = app.add_subcommand("download", "fetch a model from the Hugging Face Hub into its cache (resumable, verified)");
+  dl->add_option("repo", dl_repo, "repo id org/name[@revision], e.g. llm-blender/PairRM-hf")->required();
+  dl->add_option("--revision", dl_revision, "branch, tag or commit (default main)");
+  dl->add_option("--token", hub_options.token, "access token for gated/private repos (default: $HF_TOKEN)");
+  dl->add_option("--cache-dir", hub_options.cache, "the hub cache (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)");
+
   // serve
   ModelFlags serve_flags;
   pairrm::server::ServerOptions serve;
@@ -365,6 +383,13 @@ int main(int argc, char** argv) {
       acc.model_dir = f.directory();
       if (acc.min_tokens > acc.max_tokens) throw pairrm::Error("--min-tokens is above --max-tokens");
       return pairrm::run_accuracy(acc), 0;
+    }
+    if (*dl) {
+      auto ref = pairrm::hub::parse_repo_id(dl_repo);
+      if (!ref) throw pairrm::Error("'" + dl_repo + "' is not a repo id (org/name[@revision])");
+      if (!dl_revision.empty()) ref->revision = dl_revision;
+      std::cout << pairrm::hub::download(*ref, hub_options) << "\n";
+      return 0;
     }
     if (*sv) {
       if (serve.api_key.empty())

@@ -1,0 +1,187 @@
+// Models by name: `pairrm download` and `--model org/name` against a local hub stand-in (tests/hub_server.py)
+// with real HTTP semantics, and the huggingface_hub cache layout used without any network.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli_run.h"
+#include "fixtures.h"
+
+namespace pairrm {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run;
+using test::run_env;
+
+const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+const std::string kCompare = " --source 'hello!' --a 'hi!' --b 'f**k off!' --json";
+
+class HubServer {
+ public:
+  HubServer() {
+    const std::string port_file =
+        (fs::temp_directory_path() / ("pairrm_hub_port_" + std::to_string(::getpid()))).string();
+    fs::remove(port_file);
+    // The server prints "port N" once listening; it runs in the background, its stdout in a file.
+    const std::string cmd = "python3 " PAIRRM_SOURCE_DIR "/tests/hub_server.py " + test::model_dir("tiny") + " > " +
+                            port_file + " 2>/dev/null & echo $!";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[64] = {};
+    if (std::fgets(buf, sizeof buf, p)) pid_ = std::atoi(buf);
+    ::pclose(p);
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      std::ifstream in(port_file);
+      std::string word;
+      int port = 0;
+      if (in >> word >> port && word == "port") port_ = port;
+      else std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    fs::remove(port_file);
+  }
+  ~HubServer() { stop(); }
+  int port() const { return port_; }
+  std::string env(const std::string& cache) const {
+    return "HF_ENDPOINT=http://127.0.0.1:" + std::to_string(port_) + " HF_HUB_CACHE=" + cache + " HF_TOKEN=";
+  }
+  void stop() {
+    if (pid_ > 0) ::kill(pid_, SIGTERM);
+    pid_ = -1;
+  }
+
+ private:
+  int pid_ = -1;
+  int port_ = 0;
+};
+
+class Hub : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cache_ = (fs::temp_directory_path() / ("pairrm_hub_" + std::to_string(::getpid()) + "_" +
+                                           ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                 .string();
+    fs::remove_all(cache_);
+    ASSERT_GT(hub_.port(), 0) << "the hub stand-in did not start";
+  }
+  void TearDown() override { fs::remove_all(cache_); }
+  std::string repo_dir(const std::string& name) const { return cache_ + "/models--test-org--" + name; }
+
+  HubServer hub_;
+  std::string cache_;
+};
+
+TEST_F(Hub, DownloadMakesTheHuggingFaceLayoutAndWorksOffline) {
+  const auto r = run_env(hub_.env(cache_), "download test-org/tiny");
+  ASSERT_EQ(r.status, 0);
+  const std::string snap = repo_dir("tiny") + "/snapshots/" + kCommit;
+  EXPECT_EQ(r.out, snap + "\n");
+  std::ifstream ref(repo_dir("tiny") + "/refs/main");
+  std::string commit;
+  ref >> commit;
+  EXPECT_EQ(commit, kCommit);
+  for (const char* f : {"config.json", "model.safetensors", "spm.model", "added_tokens.json", "special_tokens_map.json",
+                        "tokenizer_config.json"}) {
+    const fs::path link = fs::path(snap) / f;
+    ASSERT_TRUE(fs::is_symlink(link)) << f;
+    EXPECT_EQ(fs::read_symlink(link).string().rfind("../../blobs/", 0), 0u) << f;  // relative, as huggingface_hub
+    std::ifstream a(link, std::ios::binary), b(test::model_dir("tiny") + "/" + f, std::ios::binary);
+    EXPECT_TRUE(std::equal(std::istreambuf_iterator<char>(a), {}, std::istreambuf_iterator<char>(b))) << f;
+  }
+  // The LFS blob is named by its sha256.
+  EXPECT_EQ(fs::read_symlink(fs::path(snap) / "model.safetensors").filename().string().size(), 64u);
+
+  // By name, with no network at all: the same numbers as the directory.
+  hub_.stop();
+  const std::string offline = "HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache_ + " ";
+  const auto by_name = run_env(offline, "compare --model test-org/tiny" + kCompare);
+  const auto by_commit = run_env(offline, "compare --model test-org/tiny@" + kCommit + kCompare);
+  const auto by_dir = run("compare --model " + test::model_dir("tiny") + kCompare);
+  ASSERT_EQ(by_name.status, 0);
+  EXPECT_EQ(by_name.out, by_dir.out);
+  EXPECT_EQ(by_commit.out, by_dir.out);
+}
+
+TEST_F(Hub, ACutConnectionIsResumed) {
+  ASSERT_EQ(run_env(hub_.env(cache_), "download test-org/cut").status, 0);
+  httplib::Client c("127.0.0.1", hub_.port());
+  const auto stats = nlohmann::json::parse(c.Get("/stats")->body);
+  EXPECT_EQ(stats["cuts"], 1);
+  EXPECT_GE(stats["range_requests"], 1);  // the second attempt asked only for the rest
+  const auto by_name = run_env("HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache_ + " ", "compare --model test-org/cut" + kCompare);
+  const auto by_dir = run("compare --model " + test::model_dir("tiny") + kCompare);
+  EXPECT_EQ(by_name.out, by_dir.out);
+}
+
+TEST_F(Hub, AWrongChecksumFailsAndLeavesNoSnapshot) {
+  const auto r = run_env(hub_.env(cache_), "download test-org/corrupt");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_FALSE(fs::exists(repo_dir("corrupt") + "/snapshots"));
+  EXPECT_FALSE(fs::exists(repo_dir("corrupt") + "/refs/main"));
+  for (const auto& e : fs::directory_iterator(repo_dir("corrupt") + "/blobs"))
+    EXPECT_EQ(e.path().filename().string().size(), 40u) << e.path();  // only verified small files, no LFS blob
+  EXPECT_NE(run_env("HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache_ + " ", "compare --model test-org/corrupt" + kCompare).status, 0);
+}
+
+TEST_F(Hub, GatedReposNeedTheToken) {
+  EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/gated").status, 1);
+  EXPECT_FALSE(fs::exists(repo_dir("gated") + "/snapshots"));
+  EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/gated --token wrong").status, 1);
+  EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/gated --token good-token").status, 0);
+  // $HF_TOKEN works as well, and --model downloads on demand.
+  const std::string env = "HF_ENDPOINT=http://127.0.0.1:" + std::to_string(hub_.port()) + " HF_HUB_CACHE=" + cache_ +
+                          "/other HF_TOKEN=good-token ";
+  EXPECT_EQ(run_env(env, "compare --model test-org/gated" + kCompare).status, 0);
+}
+
+TEST_F(Hub, OptionalFilesMayBeMissingAndRequiredOnesMayNot) {
+  ASSERT_EQ(run_env(hub_.env(cache_), "download test-org/partial").status, 0);
+  EXPECT_FALSE(fs::exists(repo_dir("partial") + "/snapshots/" + kCommit + "/tokenizer_config.json"));
+  EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/nosuchrepo").status, 1);
+  EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/tiny@v9").status, 1);
+}
+
+TEST_F(Hub, OfflineModeNeverTouchesTheNetworkAndSaysWhatIsMissing) {
+  const auto r = run_env("HF_HUB_OFFLINE=1 " + hub_.env(cache_), "compare --model test-org/tiny" + kCompare);
+  EXPECT_EQ(r.status, 1);
+  httplib::Client c("127.0.0.1", hub_.port());
+  EXPECT_EQ(nlohmann::json::parse(c.Get("/stats")->body)["requests"], 0);  // nothing asked of the hub
+  EXPECT_FALSE(fs::exists(repo_dir("tiny")));
+}
+
+TEST(HubCache, ALayoutMadeByHuggingfaceHubIsUsedAsIs) {
+  // What huggingface_hub leaves behind: refs/main -> commit, snapshots/<commit>/<file> -> ../../blobs/<etag>.
+  const fs::path cache = fs::temp_directory_path() / ("pairrm_hfcache_" + std::to_string(::getpid()));
+  fs::remove_all(cache);
+  const fs::path repo = cache / "models--llm-blender--PairRM-hf";
+  fs::create_directories(repo / "blobs");
+  fs::create_directories(repo / "refs");
+  fs::create_directories(repo / "snapshots" / kCommit);
+  std::ofstream(repo / "refs" / "main") << kCommit;
+  int k = 0;
+  for (const auto& e : fs::directory_iterator(test::model_dir("tiny"))) {
+    const std::string name = e.path().filename().string();
+    if (name == "expected.json" || name == "debug.safetensors") continue;
+    const std::string blob = "blob" + std::to_string(k++);
+    fs::copy_file(e.path(), repo / "blobs" / blob);
+    fs::create_symlink(fs::path("..") / ".." / "blobs" / blob, repo / "snapshots" / kCommit / name);
+  }
+  const auto by_name = run_env("HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache.string() + " ", "compare --model llm-blender/PairRM-hf" + kCompare);
+  const auto by_home = run_env("HF_HUB_OFFLINE=1 HF_HUB_CACHE= HF_HOME=" + cache.parent_path().string() + "/hfhome_" +
+                           std::to_string(::getpid()) + " ", "compare --model llm-blender/PairRM-hf" + kCompare);
+  const auto by_dir = run("compare --model " + test::model_dir("tiny") + kCompare);
+  ASSERT_EQ(by_name.status, 0);
+  EXPECT_EQ(by_name.out, by_dir.out);
+  EXPECT_EQ(by_home.status, 1);  // $HF_HOME/hub is another cache: not found there, and offline
+  fs::remove_all(cache);
+}
+
+}  // namespace
+}  // namespace pairrm
