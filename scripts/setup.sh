@@ -20,6 +20,7 @@ PACKAGES=(
   libbenchmark-dev       # micro benchmarks
   python3 python3-dev pybind11-dev     # the Python module
   python3-numpy python3-pytest         # its runtime and tests
+  python3-dask python3-distributed     # pairrm.dask (cluster scoring) and its tests
   python3-pip python3-venv python3-setuptools python3-wheel  # pip install . (offline: --no-build-isolation)
 )
 $SUDO apt-get update -qq

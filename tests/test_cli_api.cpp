@@ -145,6 +145,40 @@ TEST(CliApiErrors, ResourceBoundsAreClearLimitErrors) {
   EXPECT_EQ(out_l[1]["ranks"].size(), 2u);
 }
 
+TEST(CliApiShards, ShardThenMergeEqualsTheUnshardedRun) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("pairrm_shards_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string input;
+  for (int i = 0; i < 23; ++i) {
+    input += R"({"id": )" + std::to_string(i) + R"(, "source": "q)" + std::to_string(i) +
+             R"(", "candidates": ["a", "b)" + std::to_string(i) + R"(", "c"]})" "\n";
+    if (i == 5) input += "\n";  // blank lines are not records and do not shift the split
+  }
+  const std::string in = (dir / "in.jsonl").string();
+  std::ofstream(in) << input;
+  const auto whole = run("rank -q --input " + in + kTiny);
+  ASSERT_EQ(whole.status, 0);
+  std::string parts;
+  for (int s = 0; s < 3; ++s) {
+    const std::string out = (dir / ("out." + std::to_string(s))).string();
+    ASSERT_EQ(run("rank -q --input " + in + " --shard " + std::to_string(s) + "/3 --output " + out + kTiny).status, 0);
+    parts += " " + out;
+  }
+  const auto merged = run("merge" + parts + " --input " + in);
+  ASSERT_EQ(merged.status, 0);
+  EXPECT_EQ(merged.out, whole.out);
+  EXPECT_EQ(lines(merged.out).size(), 23u);
+  // Out of order, missing or doubled shards are refused.
+  const std::string o0 = (dir / "out.0").string(), o1 = (dir / "out.1").string(), o2 = (dir / "out.2").string();
+  EXPECT_EQ(run("merge " + o1 + " " + o0 + " " + o2 + " --input " + in).status, 1);
+  EXPECT_EQ(run("merge " + o0 + " " + o2 + " --input " + in).status, 1);
+  EXPECT_EQ(run("merge " + o0 + " " + o1 + " " + o2 + " " + o2 + " --input " + in).status, 1);
+  EXPECT_EQ(run("merge " + o2 + " " + o0).status, 1);  // 7 then 8 records: no 2-way split looks like that
+  EXPECT_EQ(run("rank --input " + in + " --shard 3/3" + kTiny).status, 1);
+  fs::remove_all(dir);
+}
+
 TEST(CliApiInvariants, RankGivenReferenceAndSingleCandidate) {
   const auto out = lines(run("rank --with-ref given --input -" + kTiny,
                              R"({"source": "q", "candidates": ["x", "y"], "reference": "my ref"})" "\n"

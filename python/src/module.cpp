@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "pairrm/pairrm.h"
+#include "cli/commands.h"
+#include "cli/jsonl.h"
 #include "hub/hub.h"
 #include "pairrm/ranking.h"
 
@@ -257,6 +259,49 @@ class PyModel {
     return out;
   }
 
+  // The CLI's JSONL job over a file, output to a file: byte for byte what `pairrm <command> --input` writes.
+  py::dict run_jsonl(const std::string& command, const std::string& input, const std::string& output,
+                     const py::dict& options) {
+    auto get = [&](const char* key, const std::string& fallback) {
+      return options.contains(key) && !options[key].is_none() ? py::str(options[key]).cast<std::string>() : fallback;
+    };
+    cli::InputLimits limits;
+    if (options.contains("max_candidates")) limits.max_candidates = options["max_candidates"].cast<size_t>();
+    std::unique_ptr<cli::JsonlJob> job;
+    if (command == "compare") {
+      job = cli::make_compare_job(parse_compare_mode(get("mode", "both")));
+    } else if (command == "rank") {
+      const std::string ref = get("with_ref", "");
+      job = cli::make_rank_job(ref.empty() ? std::nullopt : std::optional<std::string>(ref), limits);
+    } else if (command == "best-of-n" || command == "worst-of-n") {
+      BestOfNOptions o;
+      o.worst = command == "worst-of-n";
+      o.method = get("method", "bubble") == "full" ? SelectionMethod::kFull : SelectionMethod::kBubble;
+      if (options.contains("seed") && !options["seed"].is_none()) o.seed = options["seed"].cast<uint64_t>();
+      job = cli::make_best_of_n_job(o, options.contains("return_all") && options["return_all"].cast<bool>(), limits);
+    } else if (command == "compare-conversations") {
+      job = cli::make_conversations_job(parse_compare_mode(get("mode", "both")));
+    } else if (command == "dpo") {
+      job = cli::make_dpo_job(limits);
+    } else {
+      throw Error("unknown command '" + command + "'");
+    }
+    cli::JsonlOptions o;
+    o.command = "pairrm " + command;
+    o.input = input;
+    o.output = output;
+    o.quiet = true;
+    cli::JsonlStats stats;
+    {
+      py::gil_scoped_release nogil;
+      stats = with_context([&](Context& ctx) { return cli::run_jsonl(ctx, *job, o); });
+    }
+    py::dict d;
+    d["ok"] = stats.ok;
+    d["failed"] = stats.failed;
+    return d;
+  }
+
  private:
   // Runs f with a Context from the pool (a new one when every pooled one is busy). Called without the GIL.
   template <typename F>
@@ -332,5 +377,7 @@ PYBIND11_MODULE(_pairrm, m) {
       .def("rank_with_ref", &PyModel::rank_with_ref, py::arg("sources"), py::arg("candidates"), py::arg("ref_mode"),
            py::arg("references") = std::nullopt)
       .def("best_of_n", &PyModel::best_of_n, py::arg("sources"), py::arg("candidates"), py::arg("method"),
-           py::arg("worst"), py::arg("seed") = std::nullopt);
+           py::arg("worst"), py::arg("seed") = std::nullopt)
+      .def("run_jsonl", &PyModel::run_jsonl, py::arg("command"), py::arg("input"), py::arg("output"),
+           py::arg("options") = py::dict());
 }

@@ -199,15 +199,20 @@ JsonlStats run_jsonl(Scorer& ctx, JsonlJob& job, const JsonlOptions& opt) {
     out = &out_file;
   }
 
-  Progress progress(opt.command, count_records(opt.input), opt.quiet);
+  if (opt.shard_count < 1 || opt.shard_index >= opt.shard_count) throw Error("--shard i/n needs 0 <= i < n");
+  long total = count_records(opt.input);
+  if (total >= 0) total = (total + static_cast<long>(opt.shard_count - 1 - opt.shard_index)) / static_cast<long>(opt.shard_count);
+  Progress progress(opt.command, total, opt.quiet);
   Runner runner(ctx, job, *out, opt, progress);
   runner.stats.resumed = static_cast<long>(done.size());  // all of them are skipped below, or it is an error
   LineReader reader(*in, opt.max_line_bytes);
   std::string line;
   bool too_long = false;
   size_t skipped = 0;
+  size_t record = 0;  // non-blank lines seen, for --shard
   while (reader.next(line, too_long)) {
     if (!too_long && is_blank(line)) continue;
+    if (record++ % opt.shard_count != opt.shard_index) continue;
     if (skipped < done.size()) {
       // Already in the output: check that it is this line's record (same id), then skip it.
       const json& rec = done[skipped];
@@ -236,6 +241,93 @@ JsonlStats run_jsonl(Scorer& ctx, JsonlJob& job, const JsonlOptions& opt) {
   progress.finish(std::to_string(stats.ok) + " ok, " + std::to_string(stats.failed) + " failed" +
                   (stats.resumed ? ", " + std::to_string(stats.resumed) + " already done" : ""));
   return stats;
+}
+
+std::pair<size_t, size_t> parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  size_t i = 0, n = 0;
+  try {
+    size_t a = 0, b = 0;
+    if (slash == std::string::npos) throw std::invalid_argument("");
+    i = std::stoul(text.substr(0, slash), &a);
+    n = std::stoul(text.substr(slash + 1), &b);
+    if (a != slash || b != text.size() - slash - 1) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw Error("--shard '" + text + "': expected i/n, e.g. 0/4");
+  }
+  if (n < 1 || i >= n) throw Error("--shard '" + text + "': needs 0 <= i < n");
+  return {i, n};
+}
+
+long merge_shards(const std::vector<std::string>& shards, const std::string& output, const std::string& input) {
+  if (shards.empty()) throw Error("merge: no shard outputs given");
+  std::vector<std::vector<std::string>> records(shards.size());
+  for (size_t s = 0; s < shards.size(); ++s) {
+    std::ifstream in(shards[s], std::ios::binary);
+    if (!in) throw Error("merge: " + shards[s] + ": cannot open");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (is_blank(line)) continue;
+      try {
+        (void)json::parse(line);
+      } catch (const json::exception&) {
+        throw Error("merge: " + shards[s] + ": record " + std::to_string(records[s].size() + 1) +
+                    " is not JSON (an interrupted shard? finish it with --resume)");
+      }
+      records[s].push_back(line);
+    }
+  }
+  // One split of N lines gives shard i ceil((N - i) / n) records: sizes never grow with i and differ by <= 1.
+  long total = 0;
+  for (const auto& r : records) total += static_cast<long>(r.size());
+  const size_t n = shards.size();
+  for (size_t s = 0; s < n; ++s) {
+    const size_t want = (static_cast<size_t>(total) + n - 1 - s) / n;
+    if (records[s].size() != want)
+      throw Error("merge: " + shards[s] + " has " + std::to_string(records[s].size()) + " records, but shard " +
+                  std::to_string(s) + "/" + std::to_string(n) + " of " + std::to_string(total) + " lines has " +
+                  std::to_string(want) + ": a shard is missing, incomplete, duplicated or out of order");
+  }
+  std::vector<json> ids;  // of the input, when given
+  if (!input.empty()) {
+    std::ifstream in(input, std::ios::binary);
+    if (!in) throw Error("merge: " + input + ": cannot open");
+    LineReader reader(in, 64u << 20);
+    std::string line;
+    bool too_long = false;
+    while (reader.next(line, too_long)) {
+      if (!too_long && is_blank(line)) continue;
+      json id = nullptr;
+      try {
+        const json j = json::parse(line);
+        if (j.is_object() && j.contains("id")) id = j["id"];
+      } catch (const json::exception&) {
+      }
+      ids.push_back(id);
+    }
+    if (static_cast<long>(ids.size()) != total)
+      throw Error("merge: the input has " + std::to_string(ids.size()) + " lines but the shards " +
+                  std::to_string(total) + " records");
+  }
+  std::ofstream out_file;
+  std::ostream* out = &std::cout;
+  if (!output.empty() && output != "-") {
+    out_file.open(output, std::ios::binary | std::ios::trunc);
+    if (!out_file) throw Error("merge: " + output + ": cannot open for writing");
+    out = &out_file;
+  }
+  for (long k = 0; k < total; ++k) {
+    const std::string& rec = records[static_cast<size_t>(k) % n][static_cast<size_t>(k) / n];
+    if (!ids.empty()) {
+      const json j = json::parse(rec);
+      if (j.contains("id") && j["id"] != ids[static_cast<size_t>(k)])
+        throw Error("merge: record " + std::to_string(k + 1) + " has id " + j["id"].dump() + " but input line " +
+                    std::to_string(k + 1) + " has id " + ids[static_cast<size_t>(k)].dump());
+    }
+    *out << rec << "\n";
+  }
+  out->flush();
+  return total;
 }
 
 }  // namespace pairrm::cli

@@ -68,6 +68,8 @@ struct JsonlOptions {
   bool quiet = false;
   size_t chunk_lines = 32;            // lines whose passes are scheduled together
   size_t max_line_bytes = 64u << 20;  // longer lines are an error record, not an allocation
+  // --shard i/n: only the non-blank lines k (0-based) with k % n == i; `pairrm merge` interleaves them back.
+  size_t shard_index = 0, shard_count = 1;
 };
 
 struct JsonlStats {
@@ -80,5 +82,13 @@ struct JsonlStats {
 // the job's record with "id" (the input's, or null) first, or {"line": n, "error": "..."}.
 // Throws pairrm::Error for problems with the files themselves.
 JsonlStats run_jsonl(Scorer& ctx, JsonlJob& job, const JsonlOptions& options);
+
+// "i/n" -> (i, n); throws Error unless 0 <= i < n.
+std::pair<size_t, size_t> parse_shard(const std::string& text);
+
+// `pairrm merge`: the outputs of --shard 0/n .. n-1/n (in that order) back into input order. Checks that the
+// shard sizes are those of one split (nothing missing or duplicated) and, given the input, that the count and
+// every record's id match it. Returns the number of records.
+long merge_shards(const std::vector<std::string>& shard_outputs, const std::string& output, const std::string& input);
 
 }  // namespace pairrm::cli

@@ -85,6 +85,7 @@ struct ModelFlags {
 struct JsonlFlags {
   pairrm::cli::JsonlOptions options;
   pairrm::cli::InputLimits limits;
+  std::string shard;
 
   CLI::Option* add(CLI::App* app, const std::string& line_format) {
     auto* in = app->add_option("--input,-i", options.input, "JSONL input ('-' = stdin), lines " + line_format);
@@ -95,6 +96,9 @@ struct JsonlFlags {
     app->add_option("--chunk-lines", options.chunk_lines,
                     "input lines whose forward passes are scheduled together (default 32)")
         ->check(CLI::PositiveNumber);
+    app->add_option("--shard", shard,
+                    "i/n: only every n-th non-blank line from the i-th (0-based), for Slurm arrays, indexed Jobs or "
+                    "xargs; `pairrm merge` puts the outputs back in input order");
     app->add_option("--max-line-bytes", options.max_line_bytes,
                     "a longer input line is an error record, never read into memory (default 64 MiB)")
         ->check(CLI::PositiveNumber);
@@ -123,6 +127,7 @@ int run_job(const ModelFlags& mf, JsonlFlags& jf, pairrm::cli::JsonlJob& job, co
     return 0;
   }
   jf.options.command = "pairrm " + command;
+  if (!jf.shard.empty()) std::tie(jf.options.shard_index, jf.options.shard_count) = pairrm::cli::parse_shard(jf.shard);
   const auto stats = pairrm::cli::run_jsonl(*ctx, job, jf.options);
   return stats.failed ? 1 : 0;
 }
@@ -271,6 +276,15 @@ int main(int argc, char** argv) {
   dl->add_option("--token", hub_options.token, "access token for gated/private repos (default: $HF_TOKEN)");
   dl->add_option("--cache-dir", hub_options.cache, "the hub cache (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)");
 
+  // merge
+  std::vector<std::string> merge_parts;
+  std::string merge_out, merge_in;
+  auto* mg = app.add_subcommand("merge", "stitch the outputs of --shard 0/n .. n-1/n back into input order, checking "
+                                         "that nothing is missing or duplicated");
+  mg->add_option("shards", merge_parts, "the shard outputs, in shard order (0/n first)")->required();
+  mg->add_option("--output,-o", merge_out, "merged JSONL ('-' or absent = stdout)");
+  mg->add_option("--input,-i", merge_in, "the input the shards came from: also check the count and every id");
+
   // serve
   ModelFlags serve_flags;
   pairrm::server::ServerOptions serve;
@@ -383,6 +397,11 @@ int main(int argc, char** argv) {
       acc.model_dir = f.directory();
       if (acc.min_tokens > acc.max_tokens) throw pairrm::Error("--min-tokens is above --max-tokens");
       return pairrm::run_accuracy(acc), 0;
+    }
+    if (*mg) {
+      const long n = pairrm::cli::merge_shards(merge_parts, merge_out, merge_in);
+      std::cerr << "pairrm merge: " << n << " records\n";
+      return 0;
     }
     if (*dl) {
       auto ref = pairrm::hub::parse_repo_id(dl_repo);
