@@ -14,15 +14,8 @@ namespace {
 using nlohmann::json;
 using cli::OrderedJson;
 
-// A client mistake in the body that is not about a field's value: 413 for sizes, 422 otherwise.
-class BadRequest : public std::runtime_error {
- public:
-  BadRequest(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
-  int status() const { return status_; }
-
- private:
-  int status_;
-};
+// A request over one of the size limits (items, candidates) is refused with 413 like the scheduler's refusals.
+using BadRequest = ServeError;
 
 // The object holding a request's options: the body itself (one item, or {"items": [...], options...}).
 const json& options_of(const json& body) {
@@ -107,8 +100,6 @@ Reply Endpoints::respond(const std::string& path, const std::string& body_text, 
   try {
     return {200, it->second(body, scorer).dump(-1, ' ', false, json::error_handler_t::replace)};
   } catch (const ServeError& e) {
-    return {e.status(), error_body(e.status(), e.what())};
-  } catch (const BadRequest& e) {
     return {e.status(), error_body(e.status(), e.what())};
   } catch (const std::invalid_argument& e) {  // a field's type or value (the JSONL parsers' errors)
     return {422, error_body(422, e.what())};
