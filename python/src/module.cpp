@@ -265,26 +265,16 @@ class PyModel {
     auto get = [&](const char* key, const std::string& fallback) {
       return options.contains(key) && !options[key].is_none() ? py::str(options[key]).cast<std::string>() : fallback;
     };
-    cli::InputLimits limits;
-    if (options.contains("max_candidates")) limits.max_candidates = options["max_candidates"].cast<size_t>();
+    cli::JobSpec spec{.command = command, .mode = get("mode", "both"), .method = get("method", "bubble")};
+    if (const std::string ref = get("with_ref", ""); !ref.empty()) spec.with_ref = ref;
+    if (options.contains("seed") && !options["seed"].is_none()) spec.seed = options["seed"].cast<uint64_t>();
+    spec.return_all = options.contains("return_all") && options["return_all"].cast<bool>();
+    if (options.contains("max_candidates")) spec.limits.max_candidates = options["max_candidates"].cast<size_t>();
     std::unique_ptr<cli::JsonlJob> job;
-    if (command == "compare") {
-      job = cli::make_compare_job(parse_compare_mode(get("mode", "both")));
-    } else if (command == "rank") {
-      const std::string ref = get("with_ref", "");
-      job = cli::make_rank_job(ref.empty() ? std::nullopt : std::optional<std::string>(ref), limits);
-    } else if (command == "best-of-n" || command == "worst-of-n") {
-      BestOfNOptions o;
-      o.worst = command == "worst-of-n";
-      o.method = get("method", "bubble") == "full" ? SelectionMethod::kFull : SelectionMethod::kBubble;
-      if (options.contains("seed") && !options["seed"].is_none()) o.seed = options["seed"].cast<uint64_t>();
-      job = cli::make_best_of_n_job(o, options.contains("return_all") && options["return_all"].cast<bool>(), limits);
-    } else if (command == "compare-conversations") {
-      job = cli::make_conversations_job(parse_compare_mode(get("mode", "both")));
-    } else if (command == "dpo") {
-      job = cli::make_dpo_job(limits);
-    } else {
-      throw Error("unknown command '" + command + "'");
+    try {
+      job = cli::make_job(spec);
+    } catch (const std::invalid_argument& e) {
+      throw Error(e.what());
     }
     cli::JsonlOptions o;
     o.command = "pairrm " + command;

@@ -179,4 +179,21 @@ std::unique_ptr<JsonlJob> make_dpo_job(InputLimits limits) {
       });
 }
 
+std::unique_ptr<JsonlJob> make_job(const JobSpec& spec) {
+  const std::string& c = spec.command;
+  if (c == "compare") return make_compare_job(parse_compare_mode(spec.mode));
+  if (c == "compare-conversations") return make_conversations_job(parse_compare_mode(spec.mode));
+  if (c == "rank") return make_rank_job(spec.with_ref, spec.limits);
+  if (c == "dpo") return make_dpo_job(spec.limits);
+  if (c == "best-of-n" || c == "worst-of-n") {
+    if (spec.method != "bubble" && spec.method != "full") bad("method must be 'bubble' or 'full'");
+    BestOfNOptions o;
+    o.worst = c == "worst-of-n";
+    o.method = spec.method == "full" ? SelectionMethod::kFull : SelectionMethod::kBubble;
+    o.seed = spec.seed;
+    return make_best_of_n_job(o, spec.return_all, spec.limits);
+  }
+  bad("unknown command '" + c + "'");
+}
+
 }  // namespace pairrm::cli

@@ -30,4 +30,19 @@ std::unique_ptr<JsonlJob> make_conversations_job(CompareMode mode);
 // full ranking (ties: lowest index), or {"prompt", "skipped": reason} when no preference exists.
 std::unique_ptr<JsonlJob> make_dpo_job(InputLimits limits);
 
+// What one JSONL command asks for, as the CLI flags, the Python module's run_jsonl options and the server
+// bodies name it; make_job() turns it into the job, so the three front ends cannot drift apart.
+struct JobSpec {
+  std::string command;                 // compare | rank | best-of-n | worst-of-n | compare-conversations | dpo
+  std::string mode = "both";           // compare, compare-conversations: ab | ba | both
+  std::optional<std::string> with_ref; // rank: a ReferenceMode name or "given"
+  std::string method = "bubble";       // best-of-n, worst-of-n: bubble | full
+  std::optional<uint64_t> seed;        // bubble: visiting order
+  bool return_all = false;
+  InputLimits limits;
+};
+
+// Throws std::invalid_argument for an unknown command, mode or method.
+std::unique_ptr<JsonlJob> make_job(const JobSpec& spec);
+
 }  // namespace pairrm::cli

@@ -329,7 +329,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*cmp) {
-      auto job = pairrm::cli::make_compare_job(pairrm::parse_compare_mode(cmp_mode));
+      auto job = pairrm::cli::make_job({.command = "compare", .mode = cmp_mode});
       if (*cmp_in) return run_job(cmp_flags, cmp_io, *job, "compare", nullptr);
       if (!*src_opt || !*a_opt || !*b_opt) {
         std::cerr << "pairrm compare: give --source, --a and --b, or --input FILE.jsonl\n";
@@ -349,7 +349,7 @@ int main(int argc, char** argv) {
     if (*rk) {
       std::optional<std::string> ref;
       if (!with_ref.empty()) ref = with_ref;
-      auto job = pairrm::cli::make_rank_job(ref, rank_io.limits);
+      auto job = pairrm::cli::make_job({.command = "rank", .with_ref = ref, .limits = rank_io.limits});
       if (*rk_in) return run_job(rank_flags, rank_io, *job, "rank", nullptr);
       if (rank_candidates.empty() || with_ref == "given") {
         std::cerr << "pairrm rank: give --source and --candidates (without --with-ref given), or --input FILE.jsonl\n";
@@ -360,12 +360,10 @@ int main(int argc, char** argv) {
     }
     for (SelectFlags* f : {&best, &worst}) {
       if (!*f->app) continue;
-      pairrm::BestOfNOptions o;
-      o.worst = f == &worst;
-      o.method = f->method == "full" ? pairrm::SelectionMethod::kFull : pairrm::SelectionMethod::kBubble;
-      if (*f->seed_opt) o.seed = f->seed;
-      auto job = pairrm::cli::make_best_of_n_job(o, f->return_all, f->io.limits);
-      const std::string name = o.worst ? "worst-of-n" : "best-of-n";
+      const std::string name = f == &worst ? "worst-of-n" : "best-of-n";
+      pairrm::cli::JobSpec spec{.command = name, .method = f->method, .return_all = f->return_all, .limits = f->io.limits};
+      if (*f->seed_opt) spec.seed = f->seed;
+      auto job = pairrm::cli::make_job(spec);
       if (*f->input_opt) return run_job(f->model, f->io, *job, name, nullptr);
       if (f->candidates.empty()) {
         std::cerr << "pairrm " << name << ": give --source and --candidates, or --input FILE.jsonl\n";
@@ -375,7 +373,7 @@ int main(int argc, char** argv) {
       return run_job(f->model, f->io, *job, name, &line);
     }
     if (*conv) {
-      auto job = pairrm::cli::make_conversations_job(pairrm::parse_compare_mode(conv_mode));
+      auto job = pairrm::cli::make_job({.command = "compare-conversations", .mode = conv_mode});
       return run_job(conv_flags, conv_io, *job, "compare-conversations", nullptr);
     }
     if (*init) {
@@ -418,7 +416,7 @@ int main(int argc, char** argv) {
       return pairrm::server::run_server(serve_flags.load(), serve);
     }
     if (*dpo) {
-      auto job = pairrm::cli::make_dpo_job(dpo_io.limits);
+      auto job = pairrm::cli::make_job({.command = "dpo", .limits = dpo_io.limits});
       return run_job(dpo_flags, dpo_io, *job, "dpo", nullptr);
     }
   } catch (const std::exception& e) {

@@ -44,7 +44,7 @@ std::string error_body(int status, const std::string& message) {
 Endpoints::Endpoints(std::shared_ptr<const Model> model, const ServerOptions& options)
     : model_(std::move(model)), options_(options) {
     add("/compare", [this](const json& body, Scorer& s) {
-      auto job = cli::make_compare_job(parse_compare_mode(option<std::string>(body, "mode", "both")));
+      auto job = cli::make_job({.command = "compare", .mode = option<std::string>(body, "mode", "both")});
       return run_items(*job, body, s);
     });
     add("/rank", [this](const json& body, Scorer& s) {
@@ -57,24 +57,22 @@ Endpoints::Endpoints(std::shared_ptr<const Model> model, const ServerOptions& op
         parse_reference_mode(*ref);  // 422 for an unknown mode, before any work
       }
       if (!ref && o.contains("reference")) ref = "given";
-      auto job = cli::make_rank_job(ref, limits());
+      auto job = cli::make_job({.command = "rank", .with_ref = ref, .limits = limits()});
       return run_items(*job, body, s);
     });
     add("/best_of_n", [this](const json& body, Scorer& s) {
-      BestOfNOptions o;
-      const std::string method = option<std::string>(body, "method", "bubble");
-      if (method != "bubble" && method != "full") throw std::invalid_argument("method must be 'bubble' or 'full'");
-      o.method = method == "full" ? SelectionMethod::kFull : SelectionMethod::kBubble;
-      o.worst = option<bool>(body, "worst", false);
-      if (options_of(body).contains("seed") && !options_of(body)["seed"].is_null()) {
-        if (!options_of(body)["seed"].is_number_unsigned()) throw std::invalid_argument("seed must be an integer >= 0");
-        o.seed = options_of(body)["seed"].get<uint64_t>();
-      }
-      auto job = cli::make_best_of_n_job(o, option<bool>(body, "return_all", false), limits());
+      cli::JobSpec spec{.command = option<bool>(body, "worst", false) ? "worst-of-n" : "best-of-n",
+                        .method = option<std::string>(body, "method", "bubble"),
+                        .return_all = option<bool>(body, "return_all", false),
+                        .limits = limits()};
+      const json& seed = option<json>(body, "seed", nullptr);
+      if (!seed.is_null() && !seed.is_number_unsigned()) throw std::invalid_argument("seed must be an integer >= 0");
+      if (!seed.is_null()) spec.seed = seed.get<uint64_t>();
+      auto job = cli::make_job(spec);
       return run_items(*job, body, s);
     });
     add("/compare_conversations", [this](const json& body, Scorer& s) {
-      auto job = cli::make_conversations_job(parse_compare_mode(option<std::string>(body, "mode", "both")));
+      auto job = cli::make_job({.command = "compare-conversations", .mode = option<std::string>(body, "mode", "both")});
       return run_items(*job, body, s);
     });
     add("/rerank", [this](const json& body, Scorer& s) { return rerank(body, s); });

@@ -24,6 +24,7 @@ class Endpoints {
   Endpoints(std::shared_ptr<const Model> model, const ServerOptions& options);
   // The POST endpoints' paths.
   std::vector<std::string> paths() const;
+  bool has(const std::string& path) const { return handlers_.count(path) != 0; }
   // Answers one POST: 200 with the result; 400 bad JSON; 413 over a limit; 422 a bad field or input;
   // the status of a ServeError (429, 499, 503, 504) thrown by the scorer; 500 for anything else.
   Reply respond(const std::string& path, const std::string& body, Scorer& scorer) const;

@@ -7,11 +7,8 @@
 
 #include <atomic>
 #include <cstdio>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "pairrm/ranking.h"
 #include "server/metrics.h"
 #include "server/endpoints.h"
 #include "server/peer.h"
@@ -21,15 +18,6 @@ namespace {
 
 using nlohmann::json;
 using cli::OrderedJson;
-
-const char* const kEndpoints[] = {"/compare", "/rank", "/best_of_n", "/compare_conversations", "/rerank",
-                                  "/v1/score", "/health", "/info", "/metrics"};
-
-std::string endpoint_label(const std::string& path) {
-  for (const char* e : kEndpoints)
-    if (path == e) return e;
-  return "other";  // unknown paths share one label: they must not grow the metrics without bound
-}
 
 void send_json(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
@@ -106,6 +94,12 @@ class Service {
   }
 
  private:
+  // Unknown paths share one label: they must not grow the metrics without bound.
+  std::string endpoint_label(const std::string& path) const {
+    if (path == "/health" || path == "/info" || path == "/metrics" || endpoints_.has(path)) return path;
+    return "other";
+  }
+
   static Clock::time_point& request_start() {
     thread_local Clock::time_point start{};
     return start;
