@@ -1,11 +1,13 @@
 // The `pairrm` command line.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/jsonl.h"
+#include "eval/eval.h"
 #include "pairrm/pairrm.h"
 #include "pairrm/ranking.h"
 #include "hub/hub.h"
@@ -234,6 +236,38 @@ int main(int argc, char** argv) {
   dpo_io.add(dpo, "{\"id\"?, \"prompt\", \"responses\": [...]}")->required();
   dpo_io.add_candidate_limit(dpo);
 
+  // eval
+  ModelFlags eval_flags;
+  pairrm::eval::EvalOptions ev;
+  auto* evc = app.add_subcommand("eval", "win rate of system A against system B on the same prompts, with a "
+                                         "bootstrap interval, per category; HTML and JSON reports");
+  eval_flags.add(evc);
+  eval_flags.add_batching(evc);
+  auto* ev_in = evc->add_option("--input,-i", ev.input, "JSONL lines {\"id\"?, \"prompt\", \"a\", \"b\", \"category\"?}");
+  auto* ev_a = evc->add_option("--responses-a", ev.file_a, "system A's answers: JSONL {\"id\", \"prompt\", \"response\", "
+                                                            "\"category\"?}, joined on id with --responses-b");
+  auto* ev_b = evc->add_option("--responses-b", ev.file_b, "system B's answers, same format");
+  ev_in->excludes(ev_a)->excludes(ev_b);
+  ev_a->needs(ev_b);
+  ev_b->needs(ev_a);
+  evc->add_option("--report", ev.html_out, "write a self-contained HTML report here");
+  evc->add_option("--json", ev.json_out, "write every number (and each prompt's logits) here");
+  auto* name_a = evc->add_option("--name-a", ev.name_a, "system A's name in the reports (default A, or the file's name)");
+  auto* name_b = evc->add_option("--name-b", ev.name_b, "system B's name in the reports");
+  evc->add_option("--tie-threshold", ev.stats.tie_threshold,
+                  "a prompt is a tie when |score| <= this (default 0: llm-blender's rule, A wins iff score > 0; "
+                  "only identical answers tie)")
+      ->check(CLI::NonNegativeNumber);
+  evc->add_option("--bootstrap", ev.stats.bootstrap, "bootstrap resamples for the interval (default 1000)")
+      ->check(CLI::Range(1, 1000000));
+  evc->add_option("--seed", ev.stats.seed, "bootstrap seed (default 0); the same seed gives the same interval");
+  evc->add_option("--confidence", ev.stats.confidence, "interval level (default 0.95)")->check(CLI::Range(0.5, 0.999));
+  evc->add_option("--top", ev.top, "prompts listed per table of the report (default 10)");
+  evc->add_flag("--skip-bad-lines", ev.skip_bad, "report unusable lines and evaluate the rest (default: fail)");
+  evc->add_flag("--quiet,-q", ev.quiet, "no progress on stderr");
+  evc->add_option("--max-line-bytes", ev.max_line_bytes, "longer lines are unusable (default 64 MiB)")
+      ->check(CLI::PositiveNumber);
+
   // init-random
   pairrm::RandomCheckpointOptions rnd;
   auto* init = app.add_subcommand("init-random", "write a full-size PairRM checkpoint with random weights (for benchmarks)");
@@ -375,6 +409,20 @@ int main(int argc, char** argv) {
     if (*conv) {
       auto job = pairrm::cli::make_job({.command = "compare-conversations", .mode = conv_mode});
       return run_job(conv_flags, conv_io, *job, "compare-conversations", nullptr);
+    }
+    if (*evc) {
+      if (ev.input.empty() && ev.file_a.empty()) {
+        std::cerr << "pairrm eval: give --input PAIRS.jsonl, or --responses-a A.jsonl --responses-b B.jsonl\n";
+        return 2;
+      }
+      auto stem = [](const std::string& path) { return std::filesystem::path(path).stem().string(); };
+      if (!ev.file_a.empty() && !*name_a) ev.name_a = stem(ev.file_a);
+      if (!ev.file_b.empty() && !*name_b) ev.name_b = stem(ev.file_b);
+      ev.model_label = eval_flags.model.empty() ? eval_flags.directory() : eval_flags.model;
+      ev.chunk = static_cast<size_t>(eval_flags.batch_size);
+      const auto report = pairrm::eval::run_eval(*eval_flags.context(), ev);
+      std::cout << pairrm::eval::text_summary(report);
+      return 0;
     }
     if (*init) {
       if (rnd.tokenizer_dir.empty()) rnd.tokenizer_dir = PAIRRM_DEFAULT_MODEL_DIR;
