@@ -17,7 +17,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev  # tests
   curl wrk               # server examples and its load test
   clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh)
-  chromium               # renders the eval HTML report in its test (headless)
+  chromium fonts-liberation  # renders the eval HTML report in its test (headless)
   libbenchmark-dev       # micro benchmarks
   python3 python3-dev pybind11-dev     # the Python module
   python3-numpy python3-pytest         # its runtime and tests

@@ -20,11 +20,13 @@ struct CliResult {
 };
 
 // `env` is put before the command: "NAME=value NAME2=value2".
-inline CliResult run_env(const std::string& env, const std::string& args, const std::string& stdin_text = "") {
+// `with_stderr`: the output has stderr too (for checking error messages).
+inline CliResult run_env(const std::string& env, const std::string& args, const std::string& stdin_text = "",
+                         bool with_stderr = false) {
   const std::string in_path =
       (std::filesystem::temp_directory_path() / ("pairrm_cli_in_" + std::to_string(::getpid()))).string();
   std::ofstream(in_path, std::ios::binary) << stdin_text;
-  const std::string cmd = env + " " + std::string(PAIRRM_BIN) + " " + args + " < " + in_path + " 2>/dev/null";
+  const std::string cmd = env + " " + std::string(PAIRRM_BIN) + " " + args + " < " + in_path + (with_stderr ? " 2>&1" : " 2>/dev/null");
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];

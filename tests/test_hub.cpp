@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli_run.h"
+#include "python_server.h"
 #include "fixtures.h"
 
 namespace pairrm {
@@ -25,41 +26,12 @@ using test::run_env;
 const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
 const std::string kCompare = " --source 'hello!' --a 'hi!' --b 'f**k off!' --json";
 
-class HubServer {
+class HubServer : public test::PythonServer {
  public:
-  HubServer() {
-    const std::string port_file =
-        (fs::temp_directory_path() / ("pairrm_hub_port_" + std::to_string(::getpid()))).string();
-    fs::remove(port_file);
-    // The server prints "port N" once listening; it runs in the background, its stdout in a file.
-    const std::string cmd = "python3 " PAIRRM_SOURCE_DIR "/tests/hub_server.py " + test::model_dir("tiny") + " > " +
-                            port_file + " 2>/dev/null & echo $!";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[64] = {};
-    if (std::fgets(buf, sizeof buf, p)) pid_ = std::atoi(buf);
-    ::pclose(p);
-    for (int i = 0; i < 200 && port_ == 0; ++i) {
-      std::ifstream in(port_file);
-      std::string word;
-      int port = 0;
-      if (in >> word >> port && word == "port") port_ = port;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    fs::remove(port_file);
-  }
-  ~HubServer() { stop(); }
-  int port() const { return port_; }
+  HubServer() : PythonServer("hub_server.py", test::model_dir("tiny")) {}
   std::string env(const std::string& cache) const {
-    return "HF_ENDPOINT=http://127.0.0.1:" + std::to_string(port_) + " HF_HUB_CACHE=" + cache + " HF_TOKEN=";
+    return "HF_ENDPOINT=" + base_url() + " HF_HUB_CACHE=" + cache + " HF_TOKEN=";
   }
-  void stop() {
-    if (pid_ > 0) ::kill(pid_, SIGTERM);
-    pid_ = -1;
-  }
-
- private:
-  int pid_ = -1;
-  int port_ = 0;
 };
 
 class Hub : public ::testing::Test {

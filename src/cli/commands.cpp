@@ -10,12 +10,6 @@ using nlohmann::json;
 
 [[noreturn]] void bad(const std::string& message) { throw std::invalid_argument(message); }
 
-std::string text_field(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end()) bad(std::string("missing field '") + key + "'");
-  if (!it->is_string()) bad(std::string("field '") + key + "' must be a string");
-  return it->get<std::string>();
-}
 
 std::vector<std::string> text_list(const json& j, const char* key, size_t max_items) {
   auto it = j.find(key);
@@ -71,7 +65,7 @@ struct RankItem {
 
 std::unique_ptr<JsonlJob> make_compare_job(CompareMode mode) {
   return std::make_unique<TypedJob<Comparison>>(
-      [](const json& j) { return Comparison{text_field(j, "source"), text_field(j, "candidate_a"), text_field(j, "candidate_b")}; },
+      [](const json& j) { return Comparison{string_field(j, "source"), string_field(j, "candidate_a"), string_field(j, "candidate_b")}; },
       [mode](Scorer& ctx, const std::vector<Comparison>& items) { return compare_records(pairrm::compare(ctx, items, mode)); });
 }
 
@@ -81,8 +75,8 @@ std::unique_ptr<JsonlJob> make_rank_job(const std::optional<std::string>& refere
   if (reference_mode && !given) mode = parse_reference_mode(*reference_mode);
   return std::make_unique<TypedJob<RankItem>>(
       [given, limits](const json& j) {
-        RankItem item{{text_field(j, "source"), text_list(j, "candidates", limits.max_candidates)}, ""};
-        if (given) item.reference = text_field(j, "reference");
+        RankItem item{{string_field(j, "source"), text_list(j, "candidates", limits.max_candidates)}, ""};
+        if (given) item.reference = string_field(j, "reference");
         return item;
       },
       [given, mode](Scorer& ctx, const std::vector<RankItem>& items) {
@@ -105,7 +99,7 @@ std::unique_ptr<JsonlJob> make_rank_job(const std::optional<std::string>& refere
 
 std::unique_ptr<JsonlJob> make_best_of_n_job(BestOfNOptions options, bool return_all, InputLimits limits) {
   return std::make_unique<TypedJob<RankInput>>(
-      [limits](const json& j) { return RankInput{text_field(j, "source"), text_list(j, "candidates", limits.max_candidates)}; },
+      [limits](const json& j) { return RankInput{string_field(j, "source"), text_list(j, "candidates", limits.max_candidates)}; },
       [options, return_all](Scorer& ctx, const std::vector<RankInput>& items) {
         const std::string kind = options.worst ? "worst" : "best";
         std::vector<OrderedJson> out;
@@ -140,7 +134,7 @@ std::unique_ptr<JsonlJob> make_conversations_job(CompareMode mode) {
 
 std::unique_ptr<JsonlJob> make_dpo_job(InputLimits limits) {
   return std::make_unique<TypedJob<RankInput>>(
-      [limits](const json& j) { return RankInput{text_field(j, "prompt"), text_list(j, "responses", limits.max_candidates)}; },
+      [limits](const json& j) { return RankInput{string_field(j, "prompt"), text_list(j, "responses", limits.max_candidates)}; },
       [](Scorer& ctx, const std::vector<RankInput>& items) {
         // Only prompts with two distinct responses need the network.
         std::vector<RankInput> to_rank;

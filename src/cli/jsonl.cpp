@@ -13,6 +13,16 @@ namespace pairrm::cli {
 
 using nlohmann::json;
 
+std::string string_field(const json& line, const char* key, bool required) {
+  auto it = line.find(key);
+  if (it == line.end() || (!required && it->is_null())) {
+    if (required) throw std::invalid_argument(std::string("missing field '") + key + "'");
+    return "";
+  }
+  if (!it->is_string()) throw std::invalid_argument(std::string("field '") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
 bool LineReader::next(std::string& line, bool& too_long) {
   line.clear();
   too_long = false;
@@ -145,10 +155,12 @@ class Runner {
     for (Pending& p : pending_) {
       if (p.in_job) {
         if (item_errors[k]) p.error = item_errors[k];
+        if (!p.error && is_item_error(results[k])) p.error = results[k]["error"].get<std::string>();
         ++k;
       }
       OrderedJson record;
       if (p.error) {
+        if (!p.id.is_null()) record["id"] = p.id;  // when the line had one, so the failure can be matched up
         record["line"] = p.line;
         record["error"] = *p.error;
         ++stats.failed;
@@ -269,7 +281,8 @@ long merge_shards(const std::vector<std::string>& shards, const std::string& out
     while (std::getline(in, line)) {
       if (is_blank(line)) continue;
       try {
-        (void)json::parse(line);
+        const json parsed = json::parse(line);  // only checked
+        (void)parsed;
       } catch (const json::exception&) {
         throw Error("merge: " + shards[s] + ": record " + std::to_string(records[s].size() + 1) +
                     " is not JSON (an interrupted shard? finish it with --resume)");

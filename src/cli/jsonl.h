@@ -32,6 +32,14 @@ class LineReader {
 // One kind of JSONL work: parse() validates a line into an item (throwing std::exception with a message
 // that names the field), run() computes the output records of a chunk of items with one scheduled set of
 // forward passes (throwing pairrm::Error when an item is bad, in which case the items are retried alone).
+// The string field `key` of an input line. Throws std::invalid_argument naming the field when it is missing
+// or not a string; an optional field may also be missing or null (then "").
+std::string string_field(const nlohmann::json& line, const char* key, bool required = true);
+
+// A record a job returns for an item it could not do (its line gets this error record, the others go on).
+inline OrderedJson item_error(const std::string& message) { return OrderedJson{{"error", message}}; }
+inline bool is_item_error(const OrderedJson& record) { return record.size() == 1 && record.contains("error"); }
+
 class JsonlJob {
  public:
   virtual ~JsonlJob() = default;

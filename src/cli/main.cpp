@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/jsonl.h"
 #include "eval/eval.h"
+#include "generate/generate_job.h"
 #include "pairrm/pairrm.h"
 #include "pairrm/ranking.h"
 #include "hub/hub.h"
@@ -268,6 +269,46 @@ int main(int argc, char** argv) {
   evc->add_option("--max-line-bytes", ev.max_line_bytes, "longer lines are unusable (default 64 MiB)")
       ->check(CLI::PositiveNumber);
 
+  // generate-best-of-n
+  ModelFlags gen_flags;
+  JsonlFlags gen_io;
+  pairrm::generate::GenerateOptions gen;
+  std::string gen_method = "bubble";
+  uint64_t gen_seed = 0;
+  double gen_temperature = 0.8, gen_top_p = 1.0;
+  long gen_max_tokens = 0, gen_llm_seed = 0;
+  auto* gn = app.add_subcommand("generate-best-of-n", "sample n answers per prompt from an OpenAI-compatible "
+                                                     "chat/completions endpoint and keep the best by PairRM");
+  gen_flags.add(gn);
+  gen_flags.add_batching(gn);
+  gen_io.add(gn, "{\"id\"?, \"prompt\", \"system\"?}")->required();
+  gn->add_option("--endpoint", gen.chat.endpoint,
+                 "the API base, e.g. http://localhost:8000/v1 (vLLM), http://localhost:8080/v1 (llama.cpp), "
+                 "http://localhost:11434/v1 (Ollama); /chat/completions is appended")
+      ->required();
+  gn->add_option("--api-key", gen.chat.api_key, "bearer key (default: $OPENAI_API_KEY)");
+  gn->add_option("--llm", gen.chat.model, "the endpoint's model name (the request's \"model\"; default: left out)");
+  gn->add_option("--n", gen.n, "samples per prompt (default 8)")->check(CLI::Range(1, 1024));
+  gn->add_option("--temperature", gen_temperature, "sampling temperature (default 0.8)")
+      ->check(CLI::Range(0.0, 10.0));
+  auto* top_p_opt = gn->add_option("--top-p", gen_top_p, "nucleus sampling (default: the server's)")->check(CLI::Range(0.0, 1.0));
+  auto* max_tok_opt = gn->add_option("--max-tokens", gen_max_tokens, "tokens per sample (default: the server's)")
+                          ->check(CLI::PositiveNumber);
+  auto* llm_seed_opt = gn->add_option("--llm-seed", gen_llm_seed, "the request's \"seed\" (servers that honour it sample reproducibly)");
+  gn->add_option("--system", gen.system, "system message for every prompt (a line's \"system\" wins)");
+  gn->add_option("--method", gen_method, "bubble (default, 2(n-1) passes) or full (rank all pairs, n(n-1))")
+      ->check(CLI::IsMember({"bubble", "full"}));
+  auto* gen_seed_opt = gn->add_option("--seed", gen_seed, "bubble: visit the samples in a seeded random order");
+  gn->add_option("--concurrency", gen.concurrency, "requests in flight at once (default 4)")->check(CLI::Range(1, 256));
+  gn->add_option("--retries", gen.chat.retries, "further tries after 429, 5xx or a lost connection (default 5)")
+      ->check(CLI::Range(0, 100));
+  gn->add_option("--backoff-s", gen.chat.backoff_s, "first wait before a retry, doubled each time up to 30 s "
+                                                    "(default 1; a Retry-After header wins)")
+      ->check(CLI::Range(0.0, 60.0));
+  gn->add_option("--request-timeout-s", gen.chat.timeout_s, "per request (default 600)")->check(CLI::PositiveNumber);
+  gn->add_flag("--return-samples", gen.return_samples, "also output every sample (\"samples\")");
+  gn->add_flag("--return-scores", gen.return_scores, "also output each sample's rank score (\"scores\"; needs --method full)");
+
   // init-random
   pairrm::RandomCheckpointOptions rnd;
   auto* init = app.add_subcommand("init-random", "write a full-size PairRM checkpoint with random weights (for benchmarks)");
@@ -423,6 +464,18 @@ int main(int argc, char** argv) {
       const auto report = pairrm::eval::run_eval(*eval_flags.context(), ev);
       std::cout << pairrm::eval::text_summary(report);
       return 0;
+    }
+    if (*gn) {
+      if (gen.chat.api_key.empty())
+        if (const char* key = std::getenv("OPENAI_API_KEY"); key && *key) gen.chat.api_key = key;
+      gen.chat.temperature = gen_temperature;  // 0.8 unless given: best-of-n needs diverse samples
+      if (*top_p_opt) gen.chat.top_p = gen_top_p;
+      if (*max_tok_opt) gen.chat.max_tokens = gen_max_tokens;
+      if (*llm_seed_opt) gen.chat.seed = gen_llm_seed;
+      gen.select.method = gen_method == "full" ? pairrm::SelectionMethod::kFull : pairrm::SelectionMethod::kBubble;
+      if (*gen_seed_opt) gen.select.seed = gen_seed;
+      auto job = pairrm::generate::make_generate_job(gen);
+      return run_job(gen_flags, gen_io, *job, "generate-best-of-n", nullptr);
     }
     if (*init) {
       if (rnd.tokenizer_dir.empty()) rnd.tokenizer_dir = PAIRRM_DEFAULT_MODEL_DIR;

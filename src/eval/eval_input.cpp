@@ -10,15 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string string_field(const json& j, const char* key, bool required) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (required) throw std::invalid_argument(std::string("missing field '") + key + "'");
-    return "";
-  }
-  if (!it->is_string()) throw std::invalid_argument(std::string("field '") + key + "' must be a string");
-  return it->get<std::string>();
-}
 
 // Calls f(where, object) for every non-blank line; a line that is not a JSON object is a problem.
 template <typename F>
@@ -60,8 +51,8 @@ std::map<std::string, Response> read_responses(const std::string& path, size_t m
     auto it = j.find("id");
     if (it == j.end() || !(it->is_string() || it->is_number_integer()))
       throw std::invalid_argument("field 'id' (a string or an integer) is needed to join the two files");
-    Response r{*it, where, string_field(j, "prompt", true), string_field(j, "response", true),
-               string_field(j, "category", false)};
+    Response r{*it, where, cli::string_field(j, "prompt", true), cli::string_field(j, "response", true),
+               cli::string_field(j, "category", false)};
     const std::string key = it->dump();
     if (out.count(key)) throw std::invalid_argument("id " + key + " again (first at " + out[key].where + ")");
     if (order) order->push_back(key);
@@ -75,8 +66,8 @@ std::map<std::string, Response> read_responses(const std::string& path, size_t m
 EvalInput read_pair_file(const std::string& path, size_t max_line_bytes) {
   EvalInput input;
   for_each_line(path, max_line_bytes, input, [&](const std::string& where, const json& j) {
-    EvalItem item{j.contains("id") ? j["id"] : json(nullptr), where, string_field(j, "prompt", true),
-                  string_field(j, "a", true), string_field(j, "b", true), string_field(j, "category", false)};
+    EvalItem item{j.contains("id") ? j["id"] : json(nullptr), where, cli::string_field(j, "prompt", true),
+                  cli::string_field(j, "a", true), cli::string_field(j, "b", true), cli::string_field(j, "category", false)};
     input.items.push_back(std::move(item));
   });
   return input;
