@@ -459,7 +459,7 @@ int main(int argc, char** argv) {
       auto stem = [](const std::string& path) { return std::filesystem::path(path).stem().string(); };
       if (!ev.file_a.empty() && !*name_a) ev.name_a = stem(ev.file_a);
       if (!ev.file_b.empty() && !*name_b) ev.name_b = stem(ev.file_b);
-      ev.model_label = eval_flags.model.empty() ? eval_flags.directory() : eval_flags.model;
+      ev.model_label = eval_flags.model.empty() ? std::filesystem::path(eval_flags.directory()).filename().string() : eval_flags.model;
       ev.chunk = static_cast<size_t>(eval_flags.batch_size);
       const auto report = pairrm::eval::run_eval(*eval_flags.context(), ev);
       std::cout << pairrm::eval::text_summary(report);
