@@ -137,7 +137,12 @@ TEST_F(ServerTest, HealthInfoMetrics) {
   EXPECT_EQ(i["version"], version());
   EXPECT_EQ(i["model"]["num_layers"], 2);
   post(c, "/compare", {{"source", "a"}, {"candidate_a", "b"}, {"candidate_b", "c"}});
+  // cpp-httplib counts a request (its logger) after the reply is sent: wait until /compare is counted.
   auto m = c.Get("/metrics");
+  for (int i = 0; i < 100 && m && m->body.find("endpoint=\"/compare\",status=\"200\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    m = c.Get("/metrics");
+  }
   ASSERT_TRUE(m);
   for (const char* want : {"pairrm_requests_total{endpoint=\"/compare\",status=\"200\"}", "pairrm_queue_rows ",
                            "pairrm_batch_rows_bucket{le=\"1\"}", "pairrm_tokens_per_second ",
