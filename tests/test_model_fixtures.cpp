@@ -79,6 +79,27 @@ TEST_P(ModelFixture, BatchedRowsEqualRowsAlone) {
   }
 }
 
+TEST_P(ModelFixture, ShortRowsGiveTheSameBitsForEveryThreadCount) {
+  // Rows up to kRowParallelMaxTokens run one per thread (side by side in a batch), so their logits must not
+  // depend on the thread count or on the batch; longer rows are only deterministic per thread count.
+  auto model = test::shared_model(GetParam());
+  std::vector<PairRow> rows;
+  for (const Case& c : load_cases(GetParam()))
+    if (static_cast<int>(c.row.ids.size()) <= kRowParallelMaxTokens) rows.push_back(c.row);
+  ASSERT_GE(rows.size(), 4u);
+  Context one(model, 1);
+  std::vector<double> alone;
+  for (const PairRow& r : rows) alone.push_back(one.logits({r}).at(0));
+  for (int threads : {1, 2, 3}) {
+    Context ctx(model, threads);
+    const auto together = ctx.logits(rows);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_EQ(together[i], alone[i]) << "threads " << threads << " row " << i;
+      EXPECT_EQ(ctx.logits({rows[i]}).at(0), alone[i]) << "threads " << threads << " row " << i << " alone";
+    }
+  }
+}
+
 TEST_P(ModelFixture, RelativeBucketTableIsExact) {
   const auto e = read_json(test::model_dir(GetParam()) + "/expected.json");
   const auto& cfg = e["config"];

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <string>
 
 #include "kernels/attention.h"
@@ -64,7 +65,7 @@ namespace {
 // what makes its logit bitwise independent of the rest of the batch.
 void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
                 const std::vector<PackedLayer>& layers, float* x, int n,
-                int threads, Workspace& ws, const int* rel_index, const kernels::AttentionShape& base,
+                int threads, RowBuffers& ws, const int* rel_index, const kernels::AttentionShape& base,
                 const std::function<void(int, const float*)>& observe) {
   const int H = c.hidden_size;
   const long nH = static_cast<long>(n) * H;
@@ -150,15 +151,35 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   }
   if (T == 0) return;
   ScopedTimer total(ws.profile.enabled, &ws.profile.total_s);
-  const long maxH = static_cast<long>(max_len) * H;
   float* x = sized(ws.x, T * H);
-  sized(ws.qkv, 3 * maxH);
-  sized(ws.ctx, maxH);
-  sized(ws.tmp, maxH);
-  sized(ws.ffn, std::min<long>(max_len, kFfnBlockTokens) * c.intermediate_size);
   const int span = c.attention_span();
-  sized(ws.attn_scratch, kernels::attention_scratch_floats(max_len, span) * std::max(1, threads) +
-                            kernels::attention_shared_floats(max_len));
+  auto size_buffers = [&](RowBuffers& b, int len, int thr) {
+    const long lenH = static_cast<long>(len) * H;
+    sized(b.qkv, 3 * lenH);
+    sized(b.ctx, lenH);
+    sized(b.tmp, lenH);
+    sized(b.ffn, std::min<long>(len, kFfnBlockTokens) * c.intermediate_size);
+    sized(b.attn_scratch, kernels::attention_scratch_floats(len, span) * std::max(1, thr) +
+                              kernels::attention_shared_floats(len));
+    b.profile = Profile{ws.profile.enabled};
+  };
+  // Long rows run one after another on every thread, short ones side by side on one thread each.
+  std::vector<size_t> long_rows, short_rows;
+  int long_max = 0, short_max = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].length == 0) continue;
+    if (rows[r].length > kRowParallelMaxTokens) {
+      long_rows.push_back(r);
+      long_max = std::max(long_max, rows[r].length);
+    } else {
+      short_rows.push_back(r);
+      short_max = std::max(short_max, rows[r].length);
+    }
+  }
+  const int lanes = static_cast<int>(std::min<size_t>(short_rows.size(), static_cast<size_t>(std::max(1, threads))));
+  if (!long_rows.empty()) size_buffers(ws.main, long_max, threads);
+  if (static_cast<int>(ws.lanes.size()) < lanes) ws.lanes.resize(lanes);
+  for (int k = 0; k < lanes; ++k) size_buffers(ws.lanes[k], short_max, 1);
   kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, span, ws.rel_index);
 
   // Embeddings: LayerNorm(word_embeddings[ids]). No padding exists, so the attention mask is all ones.
@@ -182,18 +203,53 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   shape.scale = std::sqrt(static_cast<float>(c.head_dim()) * static_cast<float>(1 + c.c2p + c.p2c));
   const int* rel_center = ws.rel_index.data() + (max_len - 1);
 
-  long offset = 0;
-  for (size_t r = 0; r < rows.size(); ++r) {
+  std::vector<long> offset(rows.size() + 1, 0);
+  for (size_t r = 0; r < rows.size(); ++r) offset[r + 1] = offset[r] + rows[r].length;
+  auto run = [&](size_t r, int thr, RowBuffers& buffers) {
     const int n = rows[r].length;
-    float* xr = x + offset * H;
+    float* xr = x + offset[r] * H;
     std::function<void(int, const float*)> observe;
     if (observer) {
       observe = [&](int layer, const float* state) { observer(static_cast<int>(r), layer, state, n); };
       observe(0, xr);
     }
     // disentangled_attention wants rel_index[d + n - 1]; the table is centred at max_len - 1.
-    if (n > 0) encode_row(c, w, rp, layers, xr, n, threads, ws, rel_center - (n - 1), shape, observe);
-    offset += n;
+    encode_row(c, w, rp, layers, xr, n, thr, buffers, rel_center - (n - 1), shape, observe);
+  };
+  for (size_t r : long_rows) run(r, threads, ws.main);
+  if (observer) {  // observers are not thread-safe: one row at a time, still on one thread each
+    for (size_t r : short_rows) {
+      omp_set_num_threads(1);
+      run(r, 1, ws.lanes[0]);
+      omp_set_num_threads(threads);
+    }
+  } else if (!short_rows.empty()) {
+    std::exception_ptr error;
+#pragma omp parallel num_threads(lanes)
+    {
+      // One thread per row, also inside the kernels: OpenMP loops and oneDNN see one thread whether this
+      // team has one member or several, so the row's arithmetic is the same either way.
+      omp_set_num_threads(1);
+      RowBuffers& buffers = ws.lanes[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+      for (size_t k = 0; k < short_rows.size(); ++k) {
+        try {
+          run(short_rows[k], 1, buffers);
+        } catch (...) {
+#pragma omp critical
+          if (!error) error = std::current_exception();
+        }
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+  if (ws.profile.enabled) {  // side-by-side lanes overlap in time: count their mean
+    auto add = [&](const Profile& p, double share) {
+      ws.profile.gemm_s += p.gemm_s * share;
+      ws.profile.attention_s += p.attention_s * share;
+    };
+    if (!long_rows.empty()) add(ws.main.profile, 1.0);
+    for (int k = 0; k < lanes; ++k) add(ws.lanes[k].profile, 1.0 / lanes);
   }
 }
 

@@ -34,12 +34,25 @@ struct Profile {
   double gemm_s = 0, attention_s = 0, total_s = 0;
 };
 
-struct Workspace {
-  std::vector<float> x, qkv, ctx, tmp, ffn, attn_scratch;
+// The buffers one row needs on its way through the layers.
+struct RowBuffers {
+  std::vector<float> qkv, ctx, tmp, ffn, attn_scratch;
   kernels::LinearScratch linear;
+  Profile profile;
+};
+
+struct Workspace {
+  std::vector<float> x;            // the hidden states of the whole batch
+  RowBuffers main;                 // long rows, one at a time with every thread
+  std::vector<RowBuffers> lanes;   // short rows, one per thread side by side
   std::vector<int> rel_index;
   Profile profile;
 };
+
+// Rows of at most this many tokens run one per thread, side by side, instead of one at a time on every
+// thread: their GEMMs are too small to keep several cores busy. Such a row is always computed by one
+// thread, alone or not, so its result does not depend on the batch or on the thread count.
+constexpr int kRowParallelMaxTokens = 256;
 
 struct RowRef {
   const int32_t* ids;
@@ -52,7 +65,8 @@ using LayerObserver = std::function<void(int row, int layer, const float* x, int
 
 // Runs the encoder over the rows (stored one after another, no padding): on return ws.x holds the last
 // hidden states [sum(length), H]. Token ids must be < vocab_size (checked; throws pairrm::Error).
-// Each row is computed on its own, so its result is bitwise the same whatever else is in the batch.
+// Each row is computed on its own, so its result is bitwise the same whatever else is in the batch; a row of
+// up to kRowParallelMaxTokens tokens is also the same whatever the thread count.
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
                      const std::vector<PackedLayer>& layers, const std::vector<RowRef>& rows, int threads, Workspace& ws,
                      const LayerObserver& observer = nullptr);
