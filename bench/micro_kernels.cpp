@@ -2,12 +2,14 @@
 // Run: build/bench/pairrm_micro [--benchmark_filter=...]; threads follow OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <random>
 #include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
+#include "kernels/panel_gemm.h"
 #include "kernels/relative_position.h"
 
 namespace {
@@ -62,6 +64,24 @@ void BM_Attention(benchmark::State& state) {
                                     rel.data(), ctx.data(), H, scratch.data(), threads);
 }
 BENCHMARK(BM_Attention)->Arg(300)->Arg(1000)->Arg(2048)->Unit(benchmark::kMillisecond);
+
+// The attention's per-head products on one thread: Q·Kᵀ of a 64-query block against L keys (K = head_dim
+// 64), and P·V (K = L): the shapes panel_gemm runs 2·L/64 times per head.
+void BM_PanelGemm(benchmark::State& state) {
+  const int L = static_cast<int>(state.range(0)), d = 64, block = 64;
+  const bool pv = state.range(1) != 0;
+  const int M = block, N = pv ? d : L, K = pv ? L : d;
+  const auto A = random_floats(static_cast<size_t>(M) * K, 1.f, 10), B = random_floats(static_cast<size_t>(N) * K, 1.f, 11);
+  std::vector<float> storage(kernels::packed_panels_floats(N, K) + 16), C(static_cast<size_t>(M) * N);
+  float* packed = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) & ~uintptr_t{63});
+  if (pv) kernels::pack_plain(B.data(), N, K, N, packed);
+  else kernels::pack_transposed(B.data(), K, N, K, packed);
+  for (auto _ : state) kernels::panel_gemm(A.data(), K, packed, C.data(), N, M, N, K, 1.f);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+  state.SetLabel(pv ? "P·V" : "Q·Kᵀ");
+}
+BENCHMARK(BM_PanelGemm)->ArgsProduct({{300, 2048}, {0, 1}})->Unit(benchmark::kMicrosecond);
 
 void BM_LayerNorm(benchmark::State& state) {
   const int rows = static_cast<int>(state.range(0)), H = 1024;

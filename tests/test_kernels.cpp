@@ -93,17 +93,20 @@ std::vector<double> naive_attention(const kernels::AttentionShape& s, const std:
 }
 
 TEST(DisentangledAttention, MatchesTheDefinitionInDouble) {
-  // Small heads and a short span, so the log buckets and the clamping at ±span are both exercised.
-  for (const int L : {1, 2, 17, 70, 150}) {
-    SCOPED_TRACE("L=" + std::to_string(L));
+  // Small heads and short spans, so the linear band, the log buckets and the clamping at ±span all occur,
+  // with runs of 16 keys of every kind (staircase in the band, constant where clamped, mixed in between).
+  for (const auto [L, span, buckets, max_position] :
+       {std::tuple{1, 16, 16, 64}, {2, 16, 16, 64}, {17, 16, 16, 64}, {70, 16, 16, 64}, {150, 16, 16, 64},
+        {200, 32, 64, 128}, {333, 32, 64, 128}}) {
+    SCOPED_TRACE("L=" + std::to_string(L) + " span=" + std::to_string(span));
     kernels::AttentionShape s;
     s.length = L;
     s.heads = 3;
     s.hidden = 3 * 40;  // head_dim 40: panels with a ragged edge
-    s.span = 16;
+    s.span = span;
     s.scale = std::sqrt(40.f * 3);
     std::vector<int> rel;
-    kernels::relative_index_table(L, /*bucket_size=*/16, /*max_position=*/64, s.span, rel);
+    kernels::relative_index_table(L, buckets, max_position, s.span, rel);
     const auto qkv = random_floats(static_cast<size_t>(L) * 3 * s.hidden, 10 + L, 1.5f);
     const auto PK = random_floats(static_cast<size_t>(2 * s.span) * s.hidden, 20, 1.5f);
     const auto PQ = random_floats(PK.size(), 21, 1.5f);

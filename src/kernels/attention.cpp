@@ -18,35 +18,68 @@
 namespace pairrm::kernels {
 namespace {
 
-// For the rows of one query block: row_b[j] += c2p[b, rr_b[j]] + p2c[j, rr_b[j]], rr_b = reversed + (L - 1 - i)
+// For the rows of one query block: row_b[j] += c2p[b, rr_b[j]] + p2cT[rr_b[j], j], rr_b = reversed + (L - 1 - i)
 // the rel row of each key (already offset by the first projected row). Keys run in tiles of kKeyTile, all
-// rows of the block per tile: the p2c rows of a tile (read at <= block-size neighbouring columns) stay in L1
-// instead of every query row walking all L rows of p2c (4 MB per head at 2048 tokens) through the cache.
+// rows of the block per tile, so the p2cT entries a tile reads stay in L1 (a query row walking all of p2c
+// once per row missed the cache on every key at 2048 tokens).
+//
+// rr is monotone with steps of 0 or 1, so a run of 16 keys is often one of two easy shapes (kind[k] for the
+// run starting at reversed[k]): constant (far keys, where the rel index is clamped: a broadcast of c2p and a
+// contiguous row of p2cT) or a unit staircase (the linear band |i - j| <= bucket/2: c2p read backwards).
+// Only the other runs gather. Every path adds the same two values in the same order: the same bits.
 constexpr int kKeyTile = 64;
+enum RunKind : unsigned char { kGather = 0, kConstant = 1, kStaircase = 2 };
+
+void classify_runs(const int* reversed, int count, unsigned char* kind) {
+  for (int k = 0; k < count; ++k) {
+    kind[k] = kGather;
+    if (k + 15 >= count) continue;
+    if (reversed[k] == reversed[k + 15]) {
+      kind[k] = kConstant;  // monotone: equal ends, equal throughout
+    } else if (reversed[k] - reversed[k + 15] == 15) {
+      bool unit = true;
+      for (int t = 0; t < 15 && unit; ++t) unit = reversed[k + t] - reversed[k + t + 1] == 1;
+      if (unit) kind[k] = kStaircase;
+    }
+  }
+}
 
 #if defined(__AVX512F__)
 inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
 
-void add_relative_terms(float* scores, int L, int rows, int i0, const int* reversed, const float* c2p, const float* p2c,
-                        int width, bool c2p_on, bool p2c_on) {
+void add_relative_terms(float* scores, int L, int rows, int i0, const int* reversed, const unsigned char* kind,
+                        const float* c2p, const float* p2c_t, int width, bool c2p_on, bool p2c_on) {
   if (!c2p_on && !p2c_on) return;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i vwidth = _mm512_set1_epi32(width);
+  const __m512i backwards = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i vL = _mm512_set1_epi32(L);
   for (int j0 = 0; j0 < L; j0 += kKeyTile) {
     const int j1 = std::min(L, j0 + kKeyTile);
     for (int b = 0; b < rows; ++b) {
       float* row = scores + static_cast<long>(b) * L;
-      const int* rr = reversed + (L - 1 - (i0 + b));
+      const int first = L - 1 - (i0 + b);  // rr_b[j] = reversed[first + j]
+      const int* rr = reversed + first;
       const float* c2p_row = c2p + static_cast<long>(b) * width;
       for (int j = j0; j < j1; j += 16) {
         const __mmask16 m = tail_mask(j1 - j);
         __m512 v = _mm512_maskz_loadu_ps(m, row + j);
+        const int run = m == 0xFFFF ? kind[first + j] : kGather;
+        if (run == kConstant) {
+          if (c2p_on) v = _mm512_add_ps(v, _mm512_set1_ps(c2p_row[rr[j]]));
+          if (p2c_on) v = _mm512_add_ps(v, _mm512_loadu_ps(p2c_t + static_cast<long>(rr[j]) * L + j));
+          _mm512_storeu_ps(row + j, v);
+          continue;
+        }
         const __m512i idx = _mm512_maskz_loadu_epi32(m, rr + j);
-        if (c2p_on) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, c2p_row, 4));
+        if (c2p_on) {
+          const __m512 c = run == kStaircase
+                               ? _mm512_permutexvar_ps(backwards, _mm512_loadu_ps(c2p_row + rr[j] - 15))
+                               : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, c2p_row, 4);
+          v = _mm512_add_ps(v, c);
+        }
         if (p2c_on) {
-          const __m512i jj = _mm512_add_epi32(_mm512_set1_epi32(j), lane);
-          const __m512i at = _mm512_add_epi32(_mm512_mullo_epi32(jj, vwidth), idx);
-          v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, at, p2c, 4));
+          const __m512i at = _mm512_add_epi32(_mm512_mullo_epi32(idx, vL), _mm512_add_epi32(_mm512_set1_epi32(j), lane));
+          v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, at, p2c_t, 4));
         }
         _mm512_mask_storeu_ps(row + j, m, v);
       }
@@ -93,15 +126,15 @@ void softmax_row(float* row, int L) {
   }
 }
 #else
-void add_relative_terms(float* scores, int L, int rows, int i0, const int* reversed, const float* c2p, const float* p2c,
-                        int width, bool c2p_on, bool p2c_on) {
+void add_relative_terms(float* scores, int L, int rows, int i0, const int* reversed, const unsigned char*,
+                        const float* c2p, const float* p2c_t, int width, bool c2p_on, bool p2c_on) {
   for (int j0 = 0; j0 < L; j0 += kKeyTile)
     for (int b = 0; b < rows; ++b) {
       float* row = scores + static_cast<long>(b) * L;
       const int* rr = reversed + (L - 1 - (i0 + b));
       for (int j = j0; j < std::min(L, j0 + kKeyTile); ++j) {
         if (c2p_on) row[j] += c2p[static_cast<long>(b) * width + rr[j]];
-        if (p2c_on) row[j] += p2c[static_cast<long>(j) * width + rr[j]];
+        if (p2c_on) row[j] += p2c_t[static_cast<long>(rr[j]) * L + j];
       }
     }
 }
@@ -130,7 +163,7 @@ long aligned(long floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
 
 // One thread's scratch, carved in 64-byte aligned pieces.
 struct HeadScratch {
-  float *scores, *c2p, *p2c, *keys_t, *values, *pos_keys_t, *pos_queries_t;
+  float *scores, *c2p, *p2c_t, *keys_t, *values, *pos_keys_t;
   HeadScratch(float* base, int L, int span) {
     float* at = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(base) + 63) & ~uintptr_t{63});
     const long W = 2L * span;
@@ -141,11 +174,10 @@ struct HeadScratch {
     };
     scores = take(kQueryBlock * static_cast<long>(L));
     c2p = take(kQueryBlock * W);
-    p2c = take(L * W);
+    p2c_t = take(L * W);
     keys_t = take(packed_panels_floats(L, kMaxHeadDim));
     values = take(packed_panels_floats(kMaxHeadDim, L));
     pos_keys_t = take(packed_panels_floats(static_cast<int>(W), kMaxHeadDim));
-    pos_queries_t = take(packed_panels_floats(static_cast<int>(W), kMaxHeadDim));
   }
 };
 
@@ -155,10 +187,11 @@ long attention_scratch_floats(int length, int span) {
   const long L = length, W = 2L * span;
   return aligned(kQueryBlock * L) + aligned(kQueryBlock * W) + aligned(L * W) +
          aligned(packed_panels_floats(length, kMaxHeadDim)) + aligned(packed_panels_floats(kMaxHeadDim, length)) +
-         2 * aligned(packed_panels_floats(static_cast<int>(W), kMaxHeadDim)) + kAlign;
+         aligned(packed_panels_floats(static_cast<int>(W), kMaxHeadDim)) + kAlign;
 }
 
-long attention_shared_floats(int length) { return 2L * length; }  // the reversed index row
+// The reversed index row (2L ints) and its run kinds (2L bytes).
+long attention_shared_floats(int length) { return 2L * length + (2L * length + 3) / 4; }
 
 void disentangled_attention(const AttentionShape& s, const float* Q, const float* K, const float* V, int ld,
                             const float* PK, const float* PQ, const int* rel_index, float* ctx, int ld_ctx,
@@ -177,6 +210,8 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
   // reversed[k] = idx(L - 1 - k) - lo, so the keys j of query i read reversed[L - 1 - i + j]: contiguous in j.
   int* reversed = reinterpret_cast<int*>(scratch + per_thread * nthreads);
   for (int k = 0; k < 2 * L - 1; ++k) reversed[k] = rel_index[2 * L - 2 - k] - lo;
+  auto* kind = reinterpret_cast<unsigned char*>(reversed + 2 * L);
+  classify_runs(reversed, 2 * L - 1, kind);
 
 #pragma omp parallel for num_threads(nthreads) schedule(static)
   for (int h = 0; h < s.heads; ++h) {
@@ -188,17 +223,15 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
     pack_transposed(k, ld, L, d, w.keys_t);
     pack_plain(V + h * d, ld, L, d, w.values);
     if (s.c2p) pack_transposed(PK + static_cast<long>(lo) * s.hidden + h * d, s.hidden, width, d, w.pos_keys_t);
-    // p2c[j, r] = K_j · PQ[lo + r]: every query block reads all of it.
-    if (s.p2c) {
-      pack_transposed(PQ + static_cast<long>(lo) * s.hidden + h * d, s.hidden, width, d, w.pos_queries_t);
-      panel_gemm(k, ld, w.pos_queries_t, w.p2c, width, L, width, d, inv_scale);
-    }
+    // p2cT[r, j] = PQ[lo + r] · K_j (the transpose of DeBERTa's p2c, same products): every query block reads
+    // it, far keys along its rows.
+    if (s.p2c) panel_gemm(PQ + static_cast<long>(lo) * s.hidden + h * d, s.hidden, w.keys_t, w.p2c_t, L, width, L, d, inv_scale);
     for (int i0 = 0; i0 < L; i0 += kQueryBlock) {
       const int bq = std::min(kQueryBlock, L - i0);
       const float* qb = q + static_cast<long>(i0) * ld;
       panel_gemm(qb, ld, w.keys_t, w.scores, L, bq, L, d, inv_scale);
       if (s.c2p) panel_gemm(qb, ld, w.pos_keys_t, w.c2p, width, bq, width, d, inv_scale);
-      add_relative_terms(w.scores, L, bq, i0, reversed, w.c2p, w.p2c, width, s.c2p, s.p2c);
+      add_relative_terms(w.scores, L, bq, i0, reversed, kind, w.c2p, w.p2c_t, width, s.c2p, s.p2c);
       for (int b = 0; b < bq; ++b) softmax_row(w.scores + static_cast<long>(b) * L, L);
       panel_gemm(w.scores, L, w.values, ctx + static_cast<long>(i0) * ld_ctx + h * d, ld_ctx, bq, d, L, 1.f);
     }

@@ -52,7 +52,7 @@ struct Workspace {
 // Rows of at most this many tokens run one per thread, side by side, instead of one at a time on every
 // thread: their GEMMs are too small to keep several cores busy. Such a row is always computed by one
 // thread, alone or not, so its result does not depend on the batch or on the thread count.
-constexpr int kRowParallelMaxTokens = 256;
+constexpr int kRowParallelMaxTokens = 1024;
 
 struct RowRef {
   const int32_t* ids;
