@@ -114,13 +114,13 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out) throw Error(path + ": writing failed");
 }
 
+}  // namespace
+
 std::string percent(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", 100 * x);
   return buf;
 }
-
-}  // namespace
 
 nlohmann::ordered_json run_eval(Scorer& scorer, const EvalOptions& o) {
   if (o.stats.bootstrap < 1) throw Error("--bootstrap must be at least 1");

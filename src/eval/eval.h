@@ -53,6 +53,9 @@ nlohmann::ordered_json run_eval(Scorer& scorer, const EvalOptions& options);
 // The report as plain text (the table printed on stdout).
 std::string text_summary(const nlohmann::ordered_json& report);
 
+// 100·x with one decimal: every percentage of the table and the page.
+std::string percent(double x);
+
 // The report as one self-contained HTML page (inline CSS and SVG, no script, no network).
 std::string html_report(const nlohmann::ordered_json& report);
 

@@ -44,8 +44,6 @@ std::string fixed(double x, int digits) {
   return buf;
 }
 
-std::string pct(double x) { return fixed(100 * x, 1); }
-
 std::string str(const Json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
 // Win rate of A per group with its bootstrap interval as whiskers; the dashed line is parity (50 %).
@@ -72,13 +70,13 @@ std::string win_rate_chart(const std::vector<std::pair<std::string, const Json*>
     s << "<text x='" << label_w - 8 << "' y='" << cy + 4 << "' text-anchor='end' class='label'>"
       << escape(clip(groups[g].first, 28)) << "</text>"
       << "<rect x='" << x(0) << "' y='" << cy - 8 << "' width='" << wr * plot_w << "' height='16' fill='" << kColorA
-      << "'><title>" << escape(groups[g].first) << ": " << pct(wr) << " %</title></rect>"
+      << "'><title>" << escape(groups[g].first) << ": " << percent(wr) << " %</title></rect>"
       << "<line x1='" << x(lo) << "' y1='" << cy << "' x2='" << x(hi) << "' y2='" << cy
       << "' stroke='#222' stroke-width='1.5'/>"
       << "<line x1='" << x(lo) << "' y1='" << cy - 6 << "' x2='" << x(lo) << "' y2='" << cy + 6 << "' stroke='#222' stroke-width='1.5'/>"
       << "<line x1='" << x(hi) << "' y1='" << cy - 6 << "' x2='" << x(hi) << "' y2='" << cy + 6 << "' stroke='#222' stroke-width='1.5'/>"
-      << "<text x='" << label_w + plot_w + 10 << "' y='" << cy + 4 << "' class='value'>" << pct(wr) << " % ["
-      << pct(lo) << ", " << pct(hi) << "] n=" << v["n"].get<long>() << "</text>";
+      << "<text x='" << label_w + plot_w + 10 << "' y='" << cy + 4 << "' class='value'>" << percent(wr) << " % ["
+      << percent(lo) << ", " << percent(hi) << "] n=" << v["n"].get<long>() << "</text>";
   }
   s << "</svg>";
   return s.str();
@@ -130,8 +128,8 @@ std::string stats_table(const Json& r) {
   auto row = [&](const std::string& label, const Json& v) {
     s << "<tr><td class='text'>" << escape(label) << "</td><td>" << v["n"].get<long>() << "</td><td>"
       << v["wins"].get<long>() << "</td><td>" << v["ties"].get<long>() << "</td><td>" << v["losses"].get<long>()
-      << "</td><td>" << pct(v["win_rate"].get<double>()) << " %</td><td>[" << pct(v["ci_low"].get<double>())
-      << ", " << pct(v["ci_high"].get<double>()) << "]</td><td>" << pct(v["position_consistency"].get<double>())
+      << "</td><td>" << percent(v["win_rate"].get<double>()) << " %</td><td>[" << percent(v["ci_low"].get<double>())
+      << ", " << percent(v["ci_high"].get<double>()) << "]</td><td>" << percent(v["position_consistency"].get<double>())
       << " %</td><td>" << fixed(v["mean_score"].get<double>(), 3) << "</td></tr>";
   };
   row("overall", r["overall"]);
@@ -182,17 +180,17 @@ std::string html_report(const nlohmann::ordered_json& r) {
     << all["n"].get<long>() << " prompts";
   if (!r["model"].get<std::string>().empty()) s << " · model " << escape(r["model"].get<std::string>());
   s << " · score = logit(A,B) − logit(B,A) (position-debiased) · tie when |score| ≤ "
-    << fixed(st["tie_threshold"].get<double>(), 3) << " · " << pct(st["confidence"].get<double>())
+    << fixed(st["tie_threshold"].get<double>(), 3) << " · " << percent(st["confidence"].get<double>())
     << " % bootstrap interval, " << st["bootstrap"].get<int>() << " resamples, seed " << st["seed"].get<uint64_t>()
     << "</div>\n";
   s << "<div class='cards'>"
     << "<div class='card'><div class='what'>win rate of " << escape(a) << "</div><div class='big' id='win-rate'>"
-    << pct(all["win_rate"].get<double>()) << " %</div><div class='what'>[" << pct(all["ci_low"].get<double>()) << ", "
-    << pct(all["ci_high"].get<double>()) << "]</div></div>"
+    << percent(all["win_rate"].get<double>()) << " %</div><div class='what'>[" << percent(all["ci_low"].get<double>()) << ", "
+    << percent(all["ci_high"].get<double>()) << "]</div></div>"
     << "<div class='card'><div class='what'>wins · ties · losses of " << escape(a) << "</div><div class='big'>"
     << all["wins"].get<long>() << " · " << all["ties"].get<long>() << " · " << all["losses"].get<long>() << "</div></div>"
     << "<div class='card'><div class='what'>position consistency</div><div class='big'>"
-    << pct(all["position_consistency"].get<double>()) << " %</div><div class='what'>both passes prefer the same answer</div></div>"
+    << percent(all["position_consistency"].get<double>()) << " %</div><div class='what'>both passes prefer the same answer</div></div>"
     << "<div class='card'><div class='what'>mean score</div><div class='big'>" << fixed(all["mean_score"].get<double>(), 3)
     << "</div></div></div>\n";
   s << "<h2>Win rate of " << escape(a) << "</h2>" << win_rate_chart(groups)

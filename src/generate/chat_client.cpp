@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <mutex>
@@ -17,8 +16,6 @@ namespace pairrm::generate {
 namespace {
 
 using nlohmann::json;
-
-std::atomic<long> g_requests{0};
 
 struct Response {
   long status = 0;
@@ -85,7 +82,6 @@ Response post(const std::string& url, const std::string& api_key, const std::str
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout_s * 1000));
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for timeouts
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  ++g_requests;
   r.curl = curl_easy_perform(h);
   if (r.curl == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
   r.curl_error = error[0] ? error : curl_easy_strerror(r.curl);
@@ -122,8 +118,6 @@ ChatClient::ChatClient(ChatOptions options) : options_(std::move(options)) {
   const std::string tail = "/chat/completions";
   if (url_.size() < tail.size() || url_.compare(url_.size() - tail.size(), tail.size(), tail) != 0) url_ += tail;
 }
-
-long ChatClient::requests() const { return g_requests.load(); }
 
 std::vector<std::string> ChatClient::sample(const std::string& prompt, const std::string& system, int n) const {
   std::vector<std::string> samples;

@@ -40,8 +40,6 @@ class ChatClient {
   // choices than asked (many ignore "n") are asked again for the rest. Thread-safe.
   std::vector<std::string> sample(const std::string& prompt, const std::string& system, int n) const;
   const std::string& url() const { return url_; }
-  // The requests made so far, retries included (for tests and the summary).
-  long requests() const;
 
  private:
   ChatOptions options_;

@@ -161,15 +161,17 @@ namespace {
 
 long aligned(long floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
 
-// One thread's scratch, carved in 64-byte aligned pieces.
+// One thread's scratch, carved in 64-byte aligned pieces. With a null base it only measures: the size that
+// attention_scratch_floats reports is this same layout, so the two cannot drift apart.
 struct HeadScratch {
   float *scores, *c2p, *p2c_t, *keys_t, *values, *pos_keys_t;
+  long floats = 0;  // used from the aligned base
   HeadScratch(float* base, int L, int span) {
-    float* at = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(base) + 63) & ~uintptr_t{63});
+    float* at = base ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(base) + 63) & ~uintptr_t{63}) : nullptr;
     const long W = 2L * span;
-    auto take = [&](long floats) {
-      float* p = at;
-      at += aligned(floats);
+    auto take = [&](long n) {
+      float* p = at ? at + floats : nullptr;
+      floats += aligned(n);
       return p;
     };
     scores = take(kQueryBlock * static_cast<long>(L));
@@ -184,13 +186,9 @@ struct HeadScratch {
 }  // namespace
 
 long attention_scratch_floats(int length, int span) {
-  const long L = length, W = 2L * span;
-  return aligned(kQueryBlock * L) + aligned(kQueryBlock * W) + aligned(L * W) +
-         aligned(packed_panels_floats(length, kMaxHeadDim)) + aligned(packed_panels_floats(kMaxHeadDim, length)) +
-         aligned(packed_panels_floats(static_cast<int>(W), kMaxHeadDim)) + kAlign;
+  return HeadScratch(nullptr, length, span).floats + kAlign;  // + the alignment of the base
 }
 
-// The reversed index row (2L ints) and its run kinds (2L bytes).
 long attention_shared_floats(int length) { return 2L * length + (2L * length + 3) / 4; }
 
 void disentangled_attention(const AttentionShape& s, const float* Q, const float* K, const float* V, int ld,

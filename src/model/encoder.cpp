@@ -218,11 +218,9 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   };
   for (size_t r : long_rows) run(r, threads, ws.main);
   if (observer) {  // observers are not thread-safe: one row at a time, still on one thread each
-    for (size_t r : short_rows) {
-      omp_set_num_threads(1);
-      run(r, 1, ws.lanes[0]);
-      omp_set_num_threads(threads);
-    }
+    omp_set_num_threads(1);
+    for (size_t r : short_rows) run(r, 1, ws.lanes[0]);
+    omp_set_num_threads(threads);
   } else if (!short_rows.empty()) {
     std::exception_ptr error;
 #pragma omp parallel num_threads(lanes)
