@@ -43,7 +43,7 @@ BENCHMARK(BM_Linear)
                                  static_cast<int>(Precision::kInt8)}})
     ->Unit(benchmark::kMillisecond);
 
-// Disentangled attention of one layer (16 heads) over L tokens.
+// Disentangled attention of one layer (16 heads) over L tokens; products in fp32 (0) or bf16 (1).
 void BM_Attention(benchmark::State& state) {
   const int L = static_cast<int>(state.range(0)), H = 1024, heads = 16, span = 256;
   const auto qkv = random_floats(static_cast<size_t>(L) * 3 * H, 1.f, 4);
@@ -59,11 +59,12 @@ void BM_Attention(benchmark::State& state) {
   s.heads = heads;
   s.span = span;
   s.scale = 13.856406f;  // sqrt(64 * 3)
+  s.bf16_products = state.range(1) != 0;
   for (auto _ : state)
     kernels::disentangled_attention(s, qkv.data(), qkv.data() + H, qkv.data() + 2 * H, 3 * H, PK.data(), PQ.data(),
                                     rel.data(), ctx.data(), H, scratch.data(), threads);
 }
-BENCHMARK(BM_Attention)->Arg(300)->Arg(1000)->Arg(2048)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Attention)->ArgsProduct({{300, 1000, 2048}, {0, 1}})->Unit(benchmark::kMillisecond);
 
 // The attention's per-head products on one thread: Q·Kᵀ of a 64-query block against L keys (K = head_dim
 // 64), and P·V (K = L): the shapes panel_gemm runs 2·L/64 times per head.

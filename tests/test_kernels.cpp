@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/bf16.h"
 #include "kernels/panel_gemm.h"
 #include "kernels/relative_position.h"
 
@@ -30,7 +31,7 @@ struct Aligned {
 };
 
 TEST(PanelGemm, MatchesADoubleReferenceAndIsIndependentOfTheBlocking) {
-  for (const auto [M, N, K] : {std::tuple{1, 1, 1}, {5, 33, 64}, {64, 300, 64}, {13, 64, 517}, {64, 31, 7}}) {
+  for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, {5, 33, 64}, {64, 300, 64}, {13, 64, 517}, {64, 31, 7}}) {
     SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
     const int lda = K + 3;  // strided rows, as Q and K are read in place
     const auto A = random_floats(static_cast<size_t>(M) * lda, 1);
@@ -60,6 +61,60 @@ TEST(PanelGemm, MatchesADoubleReferenceAndIsIndependentOfTheBlocking) {
     std::vector<float> row(N);
     const int last = M - 1;
     kernels::panel_gemm(A.data() + static_cast<size_t>(last) * lda, lda, pn.data, row.data(), N, 1, N, K, 1.f);
+    for (int n = 0; n < N; ++n) EXPECT_EQ(row[n], Cn[static_cast<size_t>(last) * N + n]);
+  }
+}
+
+std::vector<float> rounded_to_bf16(std::vector<float> v) {
+  for (float& x : v) x = kernels::bf16_to_float(kernels::float_to_bf16(x));
+  return v;
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: the even neighbour (1) wins; 1 + 3·2^-8 goes up.
+  EXPECT_EQ(kernels::bf16_to_float(kernels::float_to_bf16(1.f + 1.f / 256)), 1.f);
+  EXPECT_EQ(kernels::bf16_to_float(kernels::float_to_bf16(1.f + 3.f / 256)), 1.f + 4.f / 256);
+  EXPECT_EQ(kernels::bf16_to_float(kernels::float_to_bf16(-2.5f)), -2.5f);
+  EXPECT_TRUE(std::isnan(kernels::bf16_to_float(kernels::float_to_bf16(NAN))));
+  EXPECT_EQ(kernels::bf16_to_float(kernels::float_to_bf16(INFINITY)), INFINITY);
+}
+
+TEST(PanelGemmBf16, MatchesADoubleReferenceOnTheRoundedInputs) {
+  for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, {5, 33, 64}, {64, 300, 64}, {13, 64, 517}, {64, 31, 7}, {12, 32, 2}}) {
+    SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
+    const int lda = K + 3, ldq = (K + 1) / 2 * 2;
+    const auto A = random_floats(static_cast<size_t>(M) * lda, 1);
+    const auto Bt = random_floats(static_cast<size_t>(N) * K, 2);  // [N, K]
+    const auto Bn = random_floats(static_cast<size_t>(K) * N, 3);  // [K, N]
+    std::vector<uint16_t> a16(static_cast<size_t>(M) * ldq, 0xFFFF);  // garbage where no value goes
+    kernels::rows_to_bf16(A.data(), lda, M, K, a16.data(), ldq);
+    Aligned pt(kernels::packed_panels_bf16(N, K) / 2 + 1), pn(kernels::packed_panels_bf16(N, K) / 2 + 1);
+    auto* bt16 = reinterpret_cast<uint16_t*>(pt.data);
+    auto* bn16 = reinterpret_cast<uint16_t*>(pn.data);
+    kernels::pack_transposed_bf16(Bt.data(), K, N, K, bt16);
+    kernels::pack_plain_bf16(Bn.data(), N, K, N, bn16);
+    std::vector<float> Ct(static_cast<size_t>(M) * N), Cn(Ct.size());
+    kernels::panel_gemm_bf16(a16.data(), ldq, bt16, Ct.data(), N, M, N, K, 0.5f);
+    kernels::panel_gemm_bf16(a16.data(), ldq, bn16, Cn.data(), N, M, N, K, 1.f);
+    const auto Ar = rounded_to_bf16(A), Btr = rounded_to_bf16(Bt), Bnr = rounded_to_bf16(Bn);
+    for (int i = 0; i < M; ++i)
+      for (int n = 0; n < N; ++n) {
+        double st = 0, sn = 0, mt = 0, mn = 0;
+        for (int k = 0; k < K; ++k) {
+          const double a = Ar[static_cast<size_t>(i) * lda + k];
+          const double bt = Btr[static_cast<size_t>(n) * K + k], bn = Bnr[static_cast<size_t>(k) * N + n];
+          st += a * bt;
+          sn += a * bn;
+          mt += std::fabs(a * bt);
+          mn += std::fabs(a * bn);
+        }
+        // The products of bf16 values are exact in fp32; what remains is fp32 accumulation: K·eps·sum|a·b|.
+        EXPECT_NEAR(Ct[static_cast<size_t>(i) * N + n], 0.5 * st, 0.5 * K * 6e-8 * mt + 1e-30);
+        EXPECT_NEAR(Cn[static_cast<size_t>(i) * N + n], sn, K * 6e-8 * mn + 1e-30);
+      }
+    std::vector<float> row(N);
+    const int last = M - 1;
+    kernels::panel_gemm_bf16(a16.data() + static_cast<size_t>(last) * ldq, ldq, bn16, row.data(), N, 1, N, K, 1.f);
     for (int n = 0; n < N; ++n) EXPECT_EQ(row[n], Cn[static_cast<size_t>(last) * N + n]);
   }
 }
@@ -95,7 +150,7 @@ std::vector<double> naive_attention(const kernels::AttentionShape& s, const std:
 TEST(DisentangledAttention, MatchesTheDefinitionInDouble) {
   // Small heads and short spans, so the linear band, the log buckets and the clamping at ±span all occur,
   // with runs of 16 keys of every kind (staircase in the band, constant where clamped, mixed in between).
-  for (const auto [L, span, buckets, max_position] :
+  for (const auto& [L, span, buckets, max_position] :
        {std::tuple{1, 16, 16, 64}, {2, 16, 16, 64}, {17, 16, 16, 64}, {70, 16, 16, 64}, {150, 16, 16, 64},
         {200, 32, 64, 128}, {333, 32, 64, 128}}) {
     SCOPED_TRACE("L=" + std::to_string(L) + " span=" + std::to_string(span));
@@ -121,6 +176,42 @@ TEST(DisentangledAttention, MatchesTheDefinitionInDouble) {
       // fp32 scores of magnitude ~10 carry ~1e-6 relative error into exp; outputs are O(1) averages of V.
       EXPECT_LT(worst, 2e-5) << "threads " << threads;
     }
+  }
+}
+
+TEST(DisentangledAttention, Bf16ProductsMatchTheDefinitionOnTheRoundedInputs) {
+  for (const auto& [L, span, buckets, max_position] :
+       {std::tuple{1, 16, 16, 64}, {17, 16, 16, 64}, {150, 16, 16, 64}, {333, 32, 64, 128}}) {
+    SCOPED_TRACE("L=" + std::to_string(L));
+    kernels::AttentionShape s;
+    s.length = L;
+    s.heads = 3;
+    s.hidden = 3 * 40;
+    s.span = span;
+    s.scale = std::sqrt(40.f * 3);
+    s.bf16_products = true;
+    std::vector<int> rel;
+    kernels::relative_index_table(L, buckets, max_position, s.span, rel);
+    const auto qkv = random_floats(static_cast<size_t>(L) * 3 * s.hidden, 10 + L, 1.5f);
+    const auto PK = random_floats(static_cast<size_t>(2 * s.span) * s.hidden, 20, 1.5f);
+    const auto PQ = random_floats(PK.size(), 21, 1.5f);
+    std::vector<float> scratch(kernels::attention_scratch_floats(L, s.span) * 2 + kernels::attention_shared_floats(L));
+    std::vector<float> ctx(static_cast<size_t>(L) * s.hidden);
+    kernels::disentangled_attention(s, qkv.data(), qkv.data() + s.hidden, qkv.data() + 2 * s.hidden, 3 * s.hidden,
+                                    PK.data(), PQ.data(), rel.data(), ctx.data(), s.hidden, scratch.data(), 2);
+    const auto qkv_r = rounded_to_bf16(qkv);
+    const auto want = naive_attention(s, qkv_r, rounded_to_bf16(PK), rounded_to_bf16(PQ), rel);
+    double worst = 0, vmax = 0;
+    for (size_t k = 0; k < ctx.size(); ++k) worst = std::max(worst, std::fabs(ctx[k] - want[k]));
+    for (float v : qkv_r) vmax = std::max(vmax, static_cast<double>(std::fabs(v)));
+    // Against the rounded inputs the scores carry only fp32 error (as above); the probabilities are rounded
+    // to bf16 before P·V, each by at most 2^-9 of itself, so a context value moves by at most 2^-9·max|V|.
+    EXPECT_LT(worst, vmax / 512 + 2e-5);
+    // The products really are bf16: against the unrounded inputs the error is far above fp32's 2e-5.
+    const auto exact = naive_attention(s, qkv, PK, PQ, rel);
+    double off = 0;
+    for (size_t k = 0; k < ctx.size(); ++k) off = std::max(off, std::fabs(ctx[k] - exact[k]));
+    if (L > 1) EXPECT_GT(off, 1e-4);
   }
 }
 

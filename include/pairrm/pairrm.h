@@ -40,12 +40,19 @@ struct TokenizerOptions {
 
 // Arithmetic of the network's dense layers. fp32 is exact (the reference's numbers); bf16 runs the GEMMs
 // in bfloat16 with fp32 accumulation; int8 uses per-channel int8 weights and per-row dynamic int8
-// activations. Attention, softmax, LayerNorm and the head stay fp32 in every precision.
+// activations. Softmax, LayerNorm and the head stay fp32 in every precision; see AttentionProducts.
 enum class Precision { kF32, kBF16, kInt8 };
+
+// The attention's matrix products (Q·Kᵀ, the relative projections, P·V) under bf16 and int8 (fp32 always
+// runs them in fp32). kAuto: bf16 (fp32 accumulation) where the CPU runs vdpbf16ps as often as an fp32 FMA,
+// i.e. twice the FLOPs (AMD Zen 4 and later, in a build with AVX512-BF16); fp32 elsewhere (Intel issues
+// vdpbf16ps on one port against two for FMAs: no gain, measured slower once the operands are converted).
+enum class AttentionProducts { kAuto, kFp32, kBf16 };
 
 struct LoadOptions {
   TokenizerOptions tokenizer;
   Precision precision = Precision::kF32;
+  AttentionProducts attention = AttentionProducts::kAuto;
 };
 
 // The comparison "is candidate_a better than candidate_b as an answer to source?".
@@ -96,6 +103,7 @@ struct ModelInfo {
   int candidate_max_tokens = 0;  // 412 for PairRM
   int64_t parameter_count = 0;
   Precision precision = Precision::kF32;
+  bool bf16_attention = false;  // the attention's products run in bf16 (AttentionProducts resolved)
   double packed_weight_mb = 0;  // the dense layers' weights as packed at load
 };
 
@@ -179,6 +187,7 @@ std::vector<CompareResult> compare(Scorer& scorer, const std::vector<Comparison>
 // Names used by the CLI, the server and the Python module. Each parser throws Error naming the choices.
 Precision parse_precision(std::string_view name);  // "fp32" | "bf16" | "int8" ("float32", "bfloat16" too)
 const char* precision_name(Precision precision);    // "fp32" | "bf16" | "int8"
+AttentionProducts parse_attention_products(std::string_view name);  // "auto" | "fp32" | "bf16"
 // "ab" | "ba" | "both", or llm-blender's "[A,B]" | "[B,A]" | "[A,B]+[B,A]".
 CompareMode parse_compare_mode(std::string_view name);
 

@@ -26,6 +26,8 @@ class Model:
             HF_HUB_CACHE, HF_HOME, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE).
         precision: "fp32" (exact, default), "bf16" or "int8" (faster, approximate; see BENCHMARKS.md).
         threads: threads per call; 0 = all cores.
+        attention: the attention's matrix products under bf16/int8: "auto" (default: bf16 on AMD Zen 4 and
+            later, where it is twice as fast, else fp32), "fp32" or "bf16".
         special_tokens: "literal" (default: "<|source|>", "[SEP]", ... in user text are plain text) or "hf"
             (they become their token ids, as in transformers).
         byte_fallback: True tokenizes like the slow SentencePiece tokenizer (byte pieces for unknown
@@ -33,7 +35,7 @@ class Model:
     """
 
     def __init__(self, path: "os.PathLike[str] | str", precision: str = "fp32", threads: int = 0,
-                 special_tokens: str = "literal", byte_fallback: bool = False):
+                 special_tokens: str = "literal", byte_fallback: bool = False, attention: str = "auto"):
         path = os.fspath(path)
         if not os.path.isdir(path):
             if not _pairrm.is_repo_id(path):
@@ -42,10 +44,11 @@ class Model:
             path = _pairrm.resolve_model(path)
         _checks.choice("precision", precision, PRECISIONS)
         _checks.choice("special_tokens", special_tokens, ("literal", "hf"))
+        _checks.choice("attention", attention, ("auto", "fp32", "bf16"))
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an int >= 0 (0 = all cores), not {threads!r}")
         self.path = path
-        self._engine = Engine(path, precision, special_tokens, bool(byte_fallback), threads)
+        self._engine = Engine(path, precision, special_tokens, bool(byte_fallback), threads, attention)
 
     @property
     def info(self) -> Dict[str, Any]:

@@ -56,9 +56,10 @@ std::vector<RankInput> rank_inputs(const std::vector<std::string>& sources,
 class PyModel {
  public:
   PyModel(const std::string& path, const std::string& precision, const std::string& special_tokens,
-          bool byte_fallback, int threads) {
+          bool byte_fallback, int threads, const std::string& attention) {
     LoadOptions opt;
     opt.precision = parse_precision(precision);
+    opt.attention = parse_attention_products(attention);
     if (special_tokens == "literal")
       opt.tokenizer.special_text = SpecialTextPolicy::kLiteral;
     else if (special_tokens == "hf")
@@ -95,6 +96,7 @@ class PyModel {
     d["candidate_max_tokens"] = i.candidate_max_tokens;
     d["parameter_count"] = i.parameter_count;
     d["precision"] = precision_name(i.precision);
+    d["attention_products"] = i.bf16_attention ? "bf16" : "fp32";
     d["special_tokens"] = model_->tokenizer_options().special_text == SpecialTextPolicy::kLiteral ? "literal" : "hf";
     d["byte_fallback"] = model_->tokenizer_options().byte_fallback;
     d["version"] = version();
@@ -351,9 +353,9 @@ PYBIND11_MODULE(_pairrm, m) {
       "A directory as is; a Hugging Face repo id (org/name[@revision]) from the hub cache, downloaded when missing");
 
   py::class_<PyModel>(m, "Engine")
-      .def(py::init<const std::string&, const std::string&, const std::string&, bool, int>(), py::arg("path"),
-           py::arg("precision") = "fp32", py::arg("special_tokens") = "literal", py::arg("byte_fallback") = false,
-           py::arg("threads") = 0)
+      .def(py::init<const std::string&, const std::string&, const std::string&, bool, int, const std::string&>(),
+           py::arg("path"), py::arg("precision") = "fp32", py::arg("special_tokens") = "literal",
+           py::arg("byte_fallback") = false, py::arg("threads") = 0, py::arg("attention") = "auto")
       .def_property("threads", &PyModel::threads, &PyModel::set_threads)
       .def("info", &PyModel::info)
       .def("tokenize", &PyModel::tokenize, py::arg("text"))

@@ -33,6 +33,8 @@ def test_bad_paths_and_files(tmp_path):
         pairrm.Blender().loadranker(str(broken))
     with pytest.raises(ValueError, match="precision"):
         pairrm.Model(model_dir("tiny"), precision="fp8")
+    with pytest.raises(ValueError, match="attention"):
+        pairrm.Model(model_dir("tiny"), precision="bf16", attention="fp16")
     with pytest.raises(TypeError, match="unexpected keyword"):
         pairrm.Blender().loadranker(model_dir("tiny"), not_an_option=1)
     with pytest.raises(ValueError, match="device"):

@@ -6,6 +6,7 @@
 
 #include "api/model_impl.h"
 #include "io/mapped_file.h"
+#include "kernels/panel_gemm.h"
 #include "util/utf8.h"
 
 namespace pairrm {
@@ -37,7 +38,11 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   auto impl = std::make_unique<Impl>(std::move(config), std::move(weights), std::move(tokenizer));
   const ModelConfig& c = impl->config;
   impl->relative = compute_relative_projections(c, impl->weights);
-  impl->packed = pack_layers(c, impl->weights, options.precision);
+  const bool bf16_attention =
+      options.precision != Precision::kF32 &&
+      (options.attention == AttentionProducts::kBf16 ||
+       (options.attention == AttentionProducts::kAuto && kernels::bf16_products_pay()));
+  impl->packed = pack_layers(c, impl->weights, options.precision, bf16_attention);
   if (options.precision != Precision::kF32) {
     // The dense weights now live packed; their fp32 pages in the mapping are no longer needed resident.
     const Weights& w = impl->weights;
@@ -65,6 +70,7 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   info.candidate_max_tokens = c.candidate_max_tokens;
   info.parameter_count = impl->weights.parameter_count;
   info.precision = options.precision;
+  info.bf16_attention = bf16_attention;
   for (const PackedLayer& p : impl->packed) {
     for (const auto* lin : {&p.out, &p.ffn_in, &p.ffn_out}) info.packed_weight_mb += lin->packed_bytes() / 1048576.0;
     for (const auto& lin : p.qkv) info.packed_weight_mb += lin.packed_bytes() / 1048576.0;
@@ -126,6 +132,13 @@ const char* precision_name(Precision precision) {
     case Precision::kInt8: return "int8";
   }
   return "?";
+}
+
+AttentionProducts parse_attention_products(std::string_view name) {
+  if (name == "auto") return AttentionProducts::kAuto;
+  if (name == "fp32") return AttentionProducts::kFp32;
+  if (name == "bf16") return AttentionProducts::kBf16;
+  throw Error("unknown attention products '" + std::string(name) + "' (auto, fp32, bf16)");
 }
 
 CompareMode parse_compare_mode(std::string_view name) {

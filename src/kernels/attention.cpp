@@ -13,6 +13,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "kernels/bf16.h"
 #include "kernels/panel_gemm.h"
 
 namespace pairrm::kernels {
@@ -63,7 +64,7 @@ void add_relative_terms(float* scores, int L, int rows, int i0, const int* rever
       for (int j = j0; j < j1; j += 16) {
         const __mmask16 m = tail_mask(j1 - j);
         __m512 v = _mm512_maskz_loadu_ps(m, row + j);
-        const int run = m == 0xFFFF ? kind[first + j] : kGather;
+        const int run = m == 0xFFFF ? kind[first + j] : static_cast<int>(kGather);
         if (run == kConstant) {
           if (c2p_on) v = _mm512_add_ps(v, _mm512_set1_ps(c2p_row[rr[j]]));
           if (p2c_on) v = _mm512_add_ps(v, _mm512_loadu_ps(p2c_t + static_cast<long>(rr[j]) * L + j));
@@ -104,8 +105,9 @@ inline __m512 exp_ps(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// row = softmax(row), numerically stable (max subtracted).
-void softmax_row(float* row, int L) {
+// row = softmax(row), numerically stable (max subtracted); with `out`, the result goes there in bf16
+// instead (and a zero after it when L is odd: the bf16 kernel reads pairs).
+void softmax_row(float* row, int L, uint16_t* out) {
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int j = 0; j < L; j += 16) {
     const __mmask16 m = tail_mask(L - j);
@@ -120,10 +122,18 @@ void softmax_row(float* row, int L) {
     vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
   }
   const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vsum));
+  if (!out) {
+    for (int j = 0; j < L; j += 16) {
+      const __mmask16 m = tail_mask(L - j);
+      _mm512_mask_storeu_ps(row + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), inv));
+    }
+    return;
+  }
   for (int j = 0; j < L; j += 16) {
     const __mmask16 m = tail_mask(L - j);
-    _mm512_mask_storeu_ps(row + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), inv));
+    store_bf16(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), inv), out + j, m);
   }
+  if (L % 2) out[L] = 0;
 }
 #else
 void add_relative_terms(float* scores, int L, int rows, int i0, const int* reversed, const unsigned char*,
@@ -139,13 +149,16 @@ void add_relative_terms(float* scores, int L, int rows, int i0, const int* rever
     }
 }
 
-void softmax_row(float* row, int L) {
+void softmax_row(float* row, int L, uint16_t* out) {
   float mx = -INFINITY;
   for (int j = 0; j < L; ++j) mx = std::max(mx, row[j]);
   float sum = 0;
   for (int j = 0; j < L; ++j) sum += row[j] = std::exp(row[j] - mx);
   const float inv = 1.f / sum;
   for (int j = 0; j < L; ++j) row[j] *= inv;
+  if (!out) return;
+  for (int j = 0; j < L; ++j) out[j] = float_to_bf16(row[j]);
+  if (L % 2) out[L] = 0;
 }
 #endif
 
@@ -163,8 +176,11 @@ long aligned(long floats) { return (floats + kAlign - 1) / kAlign * kAlign; }
 
 // One thread's scratch, carved in 64-byte aligned pieces. With a null base it only measures: the size that
 // attention_scratch_floats reports is this same layout, so the two cannot drift apart.
+// The bf16 path packs its panels into the same pieces as the fp32 one (they need at most half the room)
+// and adds its bf16 copies of the A operands: a head's queries, its rel query rows and a block's probabilities.
 struct HeadScratch {
   float *scores, *c2p, *p2c_t, *keys_t, *values, *pos_keys_t;
+  uint16_t *queries16, *pos_queries16, *probs16;
   long floats = 0;  // used from the aligned base
   HeadScratch(float* base, int L, int span) {
     float* at = base ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(base) + 63) & ~uintptr_t{63}) : nullptr;
@@ -180,8 +196,41 @@ struct HeadScratch {
     keys_t = take(packed_panels_floats(L, kMaxHeadDim));
     values = take(packed_panels_floats(kMaxHeadDim, L));
     pos_keys_t = take(packed_panels_floats(static_cast<int>(W), kMaxHeadDim));
+    auto take16 = [&](long n) { return reinterpret_cast<uint16_t*>(take((n + 1) / 2)); };
+    queries16 = take16(L * static_cast<long>(kMaxHeadDim));
+    pos_queries16 = take16(W * kMaxHeadDim);
+    probs16 = take16(kQueryBlock * (L + 1L));
   }
 };
+
+// One head with bf16 products: the fp32 path's steps (see disentangled_attention) on bf16 copies of the
+// operands. q, k, v, pk, pq point at the head's first column; pk and pq at rel row lo.
+void bf16_head(const AttentionShape& s, const float* q, const float* k, const float* v, int ld, const float* pk,
+               const float* pq, int width, const int* reversed, const unsigned char* kind, float* ctx, int ld_ctx,
+               HeadScratch& w) {
+  const int L = s.length, d = s.hidden / s.heads, ldq = (d + 1) / 2 * 2, ldp = (L + 1) / 2 * 2;
+  const float inv_scale = 1.f / s.scale;
+  auto* keys_t = reinterpret_cast<uint16_t*>(w.keys_t);
+  auto* values = reinterpret_cast<uint16_t*>(w.values);
+  auto* pos_keys_t = reinterpret_cast<uint16_t*>(w.pos_keys_t);
+  pack_transposed_bf16(k, ld, L, d, keys_t);
+  pack_plain_bf16(v, ld, L, d, values);
+  rows_to_bf16(q, ld, L, d, w.queries16, ldq);
+  if (s.c2p) pack_transposed_bf16(pk, s.hidden, width, d, pos_keys_t);
+  if (s.p2c) {
+    rows_to_bf16(pq, s.hidden, width, d, w.pos_queries16, ldq);
+    panel_gemm_bf16(w.pos_queries16, ldq, keys_t, w.p2c_t, L, width, L, d, inv_scale);
+  }
+  for (int i0 = 0; i0 < L; i0 += kQueryBlock) {
+    const int bq = std::min(kQueryBlock, L - i0);
+    const uint16_t* qb = w.queries16 + static_cast<long>(i0) * ldq;
+    panel_gemm_bf16(qb, ldq, keys_t, w.scores, L, bq, L, d, inv_scale);
+    if (s.c2p) panel_gemm_bf16(qb, ldq, pos_keys_t, w.c2p, width, bq, width, d, inv_scale);
+    add_relative_terms(w.scores, L, bq, i0, reversed, kind, w.c2p, w.p2c_t, width, s.c2p, s.p2c);
+    for (int b = 0; b < bq; ++b) softmax_row(w.scores + static_cast<long>(b) * L, L, w.probs16 + static_cast<long>(b) * ldp);
+    panel_gemm_bf16(w.probs16, ldp, values, ctx + static_cast<long>(i0) * ld_ctx, ld_ctx, bq, d, L, 1.f);
+  }
+}
 
 }  // namespace
 
@@ -218,6 +267,11 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
     // head into panels that every query block then streams.
     const float* q = Q + h * d;
     const float* k = K + h * d;
+    if (s.bf16_products) {
+      bf16_head(s, q, k, V + h * d, ld, PK + static_cast<long>(lo) * s.hidden + h * d,
+                PQ + static_cast<long>(lo) * s.hidden + h * d, width, reversed, kind, ctx + h * d, ld_ctx, w);
+      continue;
+    }
     pack_transposed(k, ld, L, d, w.keys_t);
     pack_plain(V + h * d, ld, L, d, w.values);
     if (s.c2p) pack_transposed(PK + static_cast<long>(lo) * s.hidden + h * d, s.hidden, width, d, w.pos_keys_t);
@@ -230,7 +284,7 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
       panel_gemm(qb, ld, w.keys_t, w.scores, L, bq, L, d, inv_scale);
       if (s.c2p) panel_gemm(qb, ld, w.pos_keys_t, w.c2p, width, bq, width, d, inv_scale);
       add_relative_terms(w.scores, L, bq, i0, reversed, kind, w.c2p, w.p2c_t, width, s.c2p, s.p2c);
-      for (int b = 0; b < bq; ++b) softmax_row(w.scores + static_cast<long>(b) * L, L);
+      for (int b = 0; b < bq; ++b) softmax_row(w.scores + static_cast<long>(b) * L, L, nullptr);
       panel_gemm(w.scores, L, w.values, ctx + static_cast<long>(i0) * ld_ctx + h * d, ld_ctx, bq, d, L, 1.f);
     }
   }

@@ -12,6 +12,9 @@ struct AttentionShape {
   float scale = 1.f;  // sqrt(head_dim · (1 + #relative terms))
   bool c2p = true;
   bool p2c = true;
+  // The matrix products (Q·Kᵀ, the rel projections, P·V) in bf16 with fp32 accumulation, for the reduced
+  // precisions; the relative terms, the softmax and all sums stay fp32.
+  bool bf16_products = false;
 };
 
 // Scratch floats one thread needs for a sequence of `length` tokens, and the floats shared by all threads.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "kernels/bf16.h"
 #include "kernels/gemm.h"
 #include "pairrm/pairrm.h"
 
@@ -19,13 +20,6 @@ using tag = dnnl::memory::format_tag;
 const dnnl::engine& engine() {
   static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
-}
-
-uint16_t to_bf16(float f) {  // round to nearest even (NaN stays NaN)
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
 // Symmetric int8 quantisation of one row: returns scale = max|x| / 127 (1 for an all-zero row) and writes
@@ -89,7 +83,7 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
       b16.resize(static_cast<size_t>(N) * K);
       const long count = static_cast<long>(b16.size());
 #pragma omp parallel for schedule(static)
-      for (long i = 0; i < count; ++i) b16[i] = to_bf16(W[i]);
+      for (long i = 0; i < count; ++i) b16[i] = float_to_bf16(W[i]);
       src = b16.data();
     } else if (p == Precision::kInt8) {
       q8.resize(static_cast<size_t>(N) * K);
@@ -139,7 +133,7 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
         scratch.a_bf16.resize(static_cast<size_t>(M) * K);
         uint16_t* out = scratch.a_bf16.data();
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < static_cast<long>(M) * K; ++i) out[i] = to_bf16(A[i]);
+        for (long i = 0; i < static_cast<long>(M) * K; ++i) out[i] = float_to_bf16(A[i]);
         a_ptr = out;
       }
       const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, s.weights_desc, bias_md, c_md), attr, engine());

@@ -1,5 +1,7 @@
 #include "kernels/panel_gemm.h"
 
+#include "kernels/bf16.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -7,6 +9,8 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+// GCC 12's shift and narrowing intrinsics trip -Wmaybe-uninitialized inside the header itself.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace pairrm::kernels {
@@ -37,6 +41,60 @@ void pack_plain(const float* src, int ld, int K, int N, float* packed) {
       std::memcpy(dst, src + static_cast<long>(k) * ld + n0, sizeof(float) * cols);
       if (cols < kPanelWidth) std::memset(dst + cols, 0, sizeof(float) * (kPanelWidth - cols));
     }
+  }
+}
+
+bool bf16_products_pay() {
+#if defined(__AVX512BF16__)
+  return __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+long packed_panels_bf16(int N, int K) {
+  const long panels = (N + kPanelWidth - 1) / kPanelWidth;
+  return panels * ((K + 1) / 2) * 2 * kPanelWidth;
+}
+
+namespace {
+
+// B[k][n] = at(n, k) into bf16 panels: element (k, c) of a panel sits at (k / 2)·64 + 2c + k % 2.
+template <class At>
+void pack_bf16(int N, int K, uint16_t* packed, At at) {
+  const long pairs = (K + 1) / 2;
+  for (int p = 0; p * kPanelWidth < N; ++p) {
+    uint16_t* panel = packed + static_cast<long>(p) * pairs * 2 * kPanelWidth;
+    const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
+    if (cols < kPanelWidth || K % 2) std::memset(panel, 0, sizeof(uint16_t) * pairs * 2 * kPanelWidth);
+    for (int c = 0; c < cols; ++c)
+      for (int k = 0; k < K; ++k) panel[static_cast<long>(k / 2) * 2 * kPanelWidth + 2 * c + k % 2] = float_to_bf16(at(n0 + c, k));
+  }
+}
+
+}  // namespace
+
+void pack_transposed_bf16(const float* src, int ld, int N, int K, uint16_t* packed) {
+  pack_bf16(N, K, packed, [&](int n, int k) { return src[static_cast<long>(n) * ld + k]; });
+}
+
+void pack_plain_bf16(const float* src, int ld, int K, int N, uint16_t* packed) {
+  pack_bf16(N, K, packed, [&](int n, int k) { return src[static_cast<long>(k) * ld + n]; });
+}
+
+void rows_to_bf16(const float* src, int ld, int rows, int K, uint16_t* dst, int ldd) {
+  for (int r = 0; r < rows; ++r) {
+    const float* in = src + static_cast<long>(r) * ld;
+    uint16_t* out = dst + static_cast<long>(r) * ldd;
+#if defined(__AVX512F__)
+    for (int k = 0; k < K; k += 16) {
+      const __mmask16 m = K - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (K - k)) - 1);
+      store_bf16(_mm512_maskz_loadu_ps(m, in + k), out + k, m);  // queries and rel rows: finite
+    }
+#else
+    for (int k = 0; k < K; ++k) out[k] = float_to_bf16(in[k]);
+#endif
+    if (K % 2) out[K] = 0;
   }
 }
 
@@ -74,16 +132,91 @@ constexpr Kernel kKernels[kMaxRows + 1] = {nullptr,          micro_kernel<1>,  m
                                            micro_kernel<12>};
 #endif
 
+#if defined(__AVX512BF16__)
+// The bf16 twin of micro_kernel: per pair of k, two panel registers (32 columns × 2 values) and one 32-bit
+// broadcast (two bf16 values) per row.
+template <int MR>
+inline void micro_kernel_bf16(const uint16_t* A, int lda, const uint16_t* panel, float* C, int ldc, int pairs,
+                              float alpha, __mmask16 m0, __mmask16 m1) {
+  __m512 acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int p = 0; p < pairs; ++p) {
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(panel + p * 2 * kPanelWidth);
+    const __m512bh b1 = (__m512bh)_mm512_load_si512(panel + p * 2 * kPanelWidth + kPanelWidth);
+    for (int r = 0; r < MR; ++r) {
+      int32_t two;
+      std::memcpy(&two, A + static_cast<long>(r) * lda + 2 * p, 4);
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(two);
+      acc0[r] = _mm512_dpbf16_ps(acc0[r], a, b0);
+      acc1[r] = _mm512_dpbf16_ps(acc1[r], a, b1);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  for (int r = 0; r < MR; ++r) {
+    _mm512_mask_storeu_ps(C + static_cast<long>(r) * ldc, m0, _mm512_mul_ps(acc0[r], va));
+    _mm512_mask_storeu_ps(C + static_cast<long>(r) * ldc + 16, m1, _mm512_mul_ps(acc1[r], va));
+  }
+}
+
+using KernelBf16 = void (*)(const uint16_t*, int, const uint16_t*, float*, int, int, float, __mmask16, __mmask16);
+constexpr KernelBf16 kKernelsBf16[kMaxRows + 1] = {
+    nullptr,                micro_kernel_bf16<1>, micro_kernel_bf16<2>,  micro_kernel_bf16<3>, micro_kernel_bf16<4>,
+    micro_kernel_bf16<5>,   micro_kernel_bf16<6>, micro_kernel_bf16<7>,  micro_kernel_bf16<8>, micro_kernel_bf16<9>,
+    micro_kernel_bf16<10>, micro_kernel_bf16<11>, micro_kernel_bf16<12>};
+#endif
+
+#if defined(__AVX512F__)
+// Column masks of the panel starting at column n0 of N.
+inline void panel_masks(int N, int n0, __mmask16& m0, __mmask16& m1) {
+  const int cols = std::min(kPanelWidth, N - n0);
+  m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+  m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1);
+}
+#endif
+
 }  // namespace
+
+void panel_gemm_bf16(const uint16_t* A, int lda, const uint16_t* packed_b, float* C, int ldc, int M, int N, int K,
+                     float alpha) {
+  const int pairs = (K + 1) / 2;
+#if defined(__AVX512BF16__)
+  if (reinterpret_cast<uintptr_t>(packed_b) % 64 == 0) {
+    for (int p = 0; p * kPanelWidth < N; ++p) {
+      const int n0 = p * kPanelWidth;
+      __mmask16 m0, m1;
+      panel_masks(N, n0, m0, m1);
+      const uint16_t* panel = packed_b + static_cast<long>(p) * pairs * 2 * kPanelWidth;
+      for (int i = 0; i < M; i += kMaxRows) {
+        const int rows = std::min(kMaxRows, M - i);
+        kKernelsBf16[rows](A + static_cast<long>(i) * lda, lda, panel, C + static_cast<long>(i) * ldc + n0, ldc,
+                           pairs, alpha, m0, m1);
+      }
+    }
+    return;
+  }
+#endif
+  for (int i = 0; i < M; ++i)
+    for (int n = 0; n < N; ++n) {
+      const uint16_t* panel = packed_b + static_cast<long>(n / kPanelWidth) * pairs * 2 * kPanelWidth + 2 * (n % kPanelWidth);
+      const uint16_t* a = A + static_cast<long>(i) * lda;
+      float sum = 0;
+      for (int p = 0; p < pairs; ++p) {
+        const uint16_t* b = panel + static_cast<long>(p) * 2 * kPanelWidth;
+        sum = std::fma(bf16_to_float(a[2 * p + 1]), bf16_to_float(b[1]), sum);
+        sum = std::fma(bf16_to_float(a[2 * p]), bf16_to_float(b[0]), sum);
+      }
+      C[static_cast<long>(i) * ldc + n] = sum * alpha;
+    }
+}
 
 void panel_gemm(const float* A, int lda, const float* packed_b, float* C, int ldc, int M, int N, int K, float alpha) {
 #if defined(__AVX512F__)
   // _mm512_load_ps needs 64-byte panels; a caller's buffer that is not aligned takes the generic path.
   if (reinterpret_cast<uintptr_t>(packed_b) % 64 == 0) {
     for (int p = 0; p * kPanelWidth < N; ++p) {
-      const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
-      const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
-      const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1);
+      const int n0 = p * kPanelWidth;
+      __mmask16 m0, m1;
+      panel_masks(N, n0, m0, m1);
       const float* panel = packed_b + static_cast<long>(p) * K * kPanelWidth;
       for (int i = 0; i < M; i += kMaxRows) {
         const int rows = std::min(kMaxRows, M - i);

@@ -84,6 +84,7 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
       for (size_t part = 0; part < P.qkv.size(); ++part)  // [n, 3H]: Q | K | V
         P.qkv[part].forward(x, n, qkv + part * H, kernels::Epilogue::kStore, ws.linear, 3 * H);
     }
+    shape.bf16_products = P.bf16_attention;
     {
       ScopedTimer t(prof.enabled, &prof.attention_s);
       kernels::disentangled_attention(shape, qkv, qkv + H, qkv + 2 * H, 3 * H, rp.pos_key[l].data(),
@@ -111,7 +112,7 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
 
 }  // namespace
 
-std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision) {
+std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision, bool bf16_attention) {
   const int H = c.hidden_size, I = c.intermediate_size;
   std::vector<PackedLayer> out(w.layers.size());
   std::vector<float> qkv_w(static_cast<size_t>(3) * H * H), qkv_b(static_cast<size_t>(3) * H);
@@ -120,6 +121,7 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
     out[l].out = kernels::PackedLinear(L.attn_out_w.data, L.attn_out_b.data, H, H, precision);
     out[l].ffn_in = kernels::PackedLinear(L.ffn_in_w.data, L.ffn_in_b.data, I, H, precision);
     out[l].ffn_out = kernels::PackedLinear(L.ffn_out_w.data, L.ffn_out_b.data, H, I, precision);
+    out[l].bf16_attention = bf16_attention;
     if (precision == Precision::kF32) {
       for (const auto* part : {&L.q_w, &L.k_w, &L.v_w}) {
         const Matrix& b = part == &L.q_w ? L.q_b : part == &L.k_w ? L.k_b : L.v_b;

@@ -23,8 +23,9 @@ RelativeProjections compute_relative_projections(const ModelConfig& c, const Wei
 struct PackedLayer {
   std::vector<kernels::PackedLinear> qkv;  // 1 fused or 3 parts
   kernels::PackedLinear out, ffn_in, ffn_out;
+  bool bf16_attention = false;  // the attention's matrix products in bf16 (see AttentionProducts)
 };
-std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision);
+std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision, bool bf16_attention);
 
 // Scratch memory of one Context: grows to the largest batch seen, then is reused (no allocation in the
 // steady state).

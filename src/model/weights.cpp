@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/bf16.h"
 #include "pairrm/pairrm.h"
 
 namespace pairrm {
@@ -30,13 +31,6 @@ float half_to_float(uint16_t h) {
   } else {
     bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
   }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-float bf16_to_float(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
@@ -94,7 +88,7 @@ class Loader {
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, t.data + 2 * i, 2);
-        out[i] = t.dtype == DType::kF16 ? half_to_float(h) : bf16_to_float(h);
+        out[i] = t.dtype == DType::kF16 ? half_to_float(h) : kernels::bf16_to_float(h);
       }
     } else {
       throw Error(where + "dtype " + t.dtype_name + " is not supported (expected F32, F16 or BF16)");

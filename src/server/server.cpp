@@ -129,6 +129,7 @@ class Service {
           {"source_max_tokens", i.source_max_tokens}, {"candidate_max_tokens", i.candidate_max_tokens},
           {"parameter_count", i.parameter_count}}},
         {"precision", precision_name(i.precision)},
+        {"attention_products", i.bf16_attention ? "bf16" : "fp32"},
         {"special_tokens",
          model_->tokenizer_options().special_text == SpecialTextPolicy::kLiteral ? "literal" : "hf"},
         {"limits",

@@ -101,6 +101,7 @@ void run_bench(const BenchOptions& o) {
   nlohmann::ordered_json j = {
       {"model", o.model_dir},
       {"precision", pairrm::precision_name(o.load.precision)},
+      {"attention_products", model->info().bf16_attention ? "bf16" : "fp32"},
       {"threads", ctx.threads()},
       {"pairs", pairs},
       {"tokens_per_pair", o.mixed ? nlohmann::json("mixed 100-1000") : nlohmann::json(rows.front().ids.size())},
@@ -122,7 +123,8 @@ void run_bench(const BenchOptions& o) {
     return;
   }
   std::printf("model          %s (%d layers, hidden %d)\n", o.model_dir.c_str(), c.num_layers, c.hidden_size);
-  std::printf("precision      %s, %d threads\n", pairrm::precision_name(o.load.precision), ctx.threads());
+  std::printf("precision      %s (attention products %s), %d threads\n", pairrm::precision_name(o.load.precision),
+              model->info().bf16_attention ? "bf16" : "fp32", ctx.threads());
   std::printf("pairs          %d x %s tokens\n", pairs, o.mixed ? "100..1000" : std::to_string(rows.front().ids.size()).c_str());
   std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,
               pairs / run_s, tokens / run_s);
@@ -156,6 +158,7 @@ void run_accuracy(const AccuracyOptions& o) {
   report["fp32_mean_abs_logit"] = mean_abs;
   for (Precision p : o.precisions) {
     load.precision = p;
+    load.attention = o.attention;
     auto model = Model::load(o.model_dir, load);
     Context ctx(model, o.threads);
     const double t1 = now_s();
@@ -172,6 +175,7 @@ void run_accuracy(const AccuracyOptions& o) {
         {"p99_abs_error", err[std::min(err.size() - 1, static_cast<size_t>(0.99 * err.size()))]},
         {"median_abs_error", err[err.size() / 2]},
         {"sign_agreement", static_cast<double>(agree) / got.size()},
+        {"attention_products", model->info().bf16_attention ? "bf16" : "fp32"},
         {"seconds", now_s() - t1}};
   }
   std::printf("%s\n", report.dump(2).c_str());

@@ -28,6 +28,7 @@ struct AccuracyOptions {
   int min_tokens = 30, max_tokens = 200;  // row lengths, uniform
   int threads = 0;
   uint64_t seed = 7;
+  AttentionProducts attention = AttentionProducts::kAuto;  // for the reduced precisions
 };
 
 // Logit error of each precision against fp32 on random rows: max and p99 of |logit - logit_fp32|, and the
