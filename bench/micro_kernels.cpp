@@ -1,6 +1,7 @@
 // Google Benchmark micro-benchmarks of the kernels at PairRM's shapes (hidden 1024, 16 heads, span 256).
 // Run: build/bench/pairrm_micro [--benchmark_filter=...]; threads follow OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <cstdint>
 #include <random>
@@ -33,7 +34,8 @@ void BM_Linear(benchmark::State& state) {
   std::vector<float> C(static_cast<size_t>(M) * N);
   kernels::PackedLinear lin(W.data(), b.data(), N, K, precision);
   kernels::LinearScratch scratch;
-  for (auto _ : state) lin.forward(A.data(), M, C.data(), kernels::Epilogue::kGelu, scratch);
+  const int threads = omp_get_max_threads();
+  for (auto _ : state) lin.forward(A.data(), M, C.data(), kernels::Epilogue::kGelu, scratch, 0, threads);
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
                                                  benchmark::Counter::kIs1000);
   state.SetLabel(pairrm::precision_name(precision));

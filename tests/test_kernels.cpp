@@ -7,6 +7,8 @@
 
 #include "kernels/attention.h"
 #include "kernels/bf16.h"
+#include "kernels/gemm.h"
+#include "kernels/linear.h"
 #include "kernels/panel_gemm.h"
 #include "kernels/relative_position.h"
 
@@ -117,6 +119,45 @@ TEST(PanelGemmBf16, MatchesADoubleReferenceOnTheRoundedInputs) {
     kernels::panel_gemm_bf16(a16.data() + static_cast<size_t>(last) * ldq, ldq, bn16, row.data(), N, 1, N, K, 1.f);
     for (int n = 0; n < N; ++n) EXPECT_EQ(row[n], Cn[static_cast<size_t>(last) * N + n]);
   }
+}
+
+// Every precision and epilogue: the same bits for 1, 2 and 3 threads (N = 700: three column chunks, the
+// last one ragged; ldc > N as for the fused Q|K|V output), and fp32 against a double reference.
+TEST(Linear, ColumnChunksGiveTheSameBitsForEveryThreadCount) {
+  const int M = 37, K = 50, N = 700, ldc = 720;
+  ASSERT_EQ(kernels::column_chunks(N), 3);
+  const auto W = random_floats(static_cast<size_t>(N) * K, 30, 0.2f), b = random_floats(N, 31, 0.1f);
+  const auto A = random_floats(static_cast<size_t>(M) * K, 32);
+  const auto C0 = random_floats(static_cast<size_t>(M) * ldc, 33);
+  for (const Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8})
+    for (const auto e : {kernels::Epilogue::kStore, kernels::Epilogue::kGelu, kernels::Epilogue::kAccumulate}) {
+      SCOPED_TRACE(std::string(precision_name(p)) + " epilogue " + std::to_string(static_cast<int>(e)));
+      kernels::PackedLinear lin(W.data(), b.data(), N, K, p);
+      kernels::LinearScratch scratch;
+      const int ld = e == kernels::Epilogue::kGelu ? N : ldc;  // GELU writes a contiguous output
+      std::vector<float> first;
+      for (const int threads : {1, 2, 3}) {
+        std::vector<float> C = C0;
+        lin.forward(A.data(), M, C.data(), e, scratch, ld, threads);
+        if (threads == 1) first = C;
+        EXPECT_EQ(C, first) << "threads " << threads;
+      }
+      if (p != Precision::kF32) continue;
+      double worst = 0;
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+          double v = b[n];
+          for (int k = 0; k < K; ++k) v += static_cast<double>(A[static_cast<size_t>(m) * K + k]) * W[static_cast<size_t>(n) * K + k];
+          if (e == kernels::Epilogue::kGelu) v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+          if (e == kernels::Epilogue::kAccumulate) v += C0[static_cast<size_t>(m) * ldc + n];
+          worst = std::max(worst, std::fabs(first[static_cast<size_t>(m) * ld + n] - v));
+        }
+      // Values O(1-3) from 50 fp32 products; oneDNN's GELU polynomial is accurate to a few ulp.
+      EXPECT_LT(worst, 1e-5);
+      if (e != kernels::Epilogue::kGelu)  // columns past N are left alone
+        for (int m = 0; m < M; ++m)
+          for (int n = N; n < ldc; ++n) ASSERT_EQ(first[static_cast<size_t>(m) * ldc + n], C0[static_cast<size_t>(m) * ldc + n]);
+    }
 }
 
 // softmax((Q·Kᵀ + c2p + p2c) / scale) · V per head, straight from the definition, in double.

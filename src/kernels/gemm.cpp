@@ -1,44 +1,57 @@
 #include "kernels/gemm.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 
+#include <algorithm>
+#include <exception>
 #include <string>
 
 #include "pairrm/pairrm.h"
 
 namespace pairrm::kernels {
-namespace {
 
-void check(dnnl_status_t s, const char* what) {
-  if (s != dnnl_success) throw Error(std::string("oneDNN sgemm failed in ") + what + " (status " + std::to_string(s) + ")");
+void for_each_chunk(int count, int threads, const std::function<void(int)>& task) {
+  if (count <= 0) return;
+  std::exception_ptr error;
+#pragma omp parallel num_threads(std::max(1, std::min(threads, count)))
+  {
+    omp_set_num_threads(1);  // for this thread's nested calls only: oneDNN then runs single-threaded
+#pragma omp for schedule(dynamic, 1)
+    for (int c = 0; c < count; ++c) {
+      try {
+        task(c);
+      } catch (...) {
+#pragma omp critical(pairrm_chunk_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
-}  // namespace
-
 void linear(const float* A, int M, int K, int lda, const float* W, int N, const float* bias, float* C, int ldc,
-            bool accumulate) {
+            bool accumulate, int threads) {
   if (M == 0) return;
+  for_each_chunk(column_chunks(N), threads,
+                 [&](int chunk) { linear_chunk(A, M, K, lda, W, N, bias, C + chunk * kColumnChunk, ldc, accumulate, chunk); });
+}
+
+void linear_chunk(const float* A, int M, int K, int lda, const float* W, int N, const float* bias, float* out,
+                  int ldo, bool accumulate, int chunk) {
+  const int n0 = chunk * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
   if (bias) {
     for (int i = 0; i < M; ++i) {
-      float* c = C + static_cast<long>(i) * ldc;
+      float* c = out + static_cast<long>(i) * ldo;
       if (accumulate)
-        for (int j = 0; j < N; ++j) c[j] += bias[j];
+        for (int j = 0; j < nc; ++j) c[j] += bias[n0 + j];
       else
-        for (int j = 0; j < N; ++j) c[j] = bias[j];
+        for (int j = 0; j < nc; ++j) c[j] = bias[n0 + j];
     }
   }
   const float beta = (bias || accumulate) ? 1.f : 0.f;
-  check(dnnl_sgemm('N', 'T', M, N, K, 1.f, A, lda, W, K, beta, C, ldc), "linear");
-}
-
-void matmul_nt(const float* A, int lda, const float* B, int ldb, float* C, int ldc, int M, int N, int K, float alpha) {
-  if (M == 0 || N == 0) return;
-  check(dnnl_sgemm('N', 'T', M, N, K, alpha, A, lda, B, ldb, 0.f, C, ldc), "matmul_nt");
-}
-
-void matmul_nn(const float* A, int lda, const float* B, int ldb, float* C, int ldc, int M, int N, int K) {
-  if (M == 0 || N == 0) return;
-  check(dnnl_sgemm('N', 'N', M, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc), "matmul_nn");
+  const dnnl_status_t s = dnnl_sgemm('N', 'T', M, nc, K, 1.f, A, lda, W + static_cast<long>(n0) * K, K, beta, out, ldo);
+  if (s != dnnl_success) throw Error("oneDNN sgemm failed in linear (status " + std::to_string(s) + ")");
 }
 
 }  // namespace pairrm::kernels

@@ -45,13 +45,14 @@ void run(const std::string& what, const std::function<void()>& f) {
 
 }  // namespace
 
+// bf16/int8: the weights of each column chunk packed on their own, so a chunk is one oneDNN matmul.
 struct PackedLinear::State {
   Precision precision;
-  const float* raw = nullptr;    // fp32: the weights in place
-  memory weights;                // packed, in the layout oneDNN chose for this shape and precision
-  memory::desc weights_desc;
-  std::vector<float> bias;       // [N]
-  std::vector<float> w_scale;    // int8: per output channel
+  const float* raw = nullptr;          // fp32: the weights in place
+  std::vector<memory> chunks;          // packed, in the layout oneDNN chose for the chunk's shape and precision
+  std::vector<memory::desc> chunk_desc;
+  std::vector<float> bias;             // [N]
+  std::vector<float> w_scale;          // int8: per output channel
 };
 
 PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Precision p) : n_(N), k_(K) {
@@ -64,19 +65,10 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
     return;
   }
   run("packing weights", [&] {
-    const dt wdt = p == Precision::kF32 ? dt::f32 : p == Precision::kBF16 ? dt::bf16 : dt::s8;
+    const dt wdt = p == Precision::kBF16 ? dt::bf16 : dt::s8;
     const dt sdt = p == Precision::kInt8 ? dt::s8 : wdt;
     const dt ddt = p == Precision::kInt8 ? dt::s32 : dt::f32;
-    // The packed layout does not depend on M (checked for oneDNN 2.6); any M gives the same descriptor.
-    const dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(memory::desc({64, K}, sdt, tag::ab), memory::desc({K, N}, wdt, tag::any),
-                           memory::desc({64, N}, ddt, tag::ab)),
-        engine());
-    s->weights_desc = pd.weights_desc();
-    s->weights = memory(s->weights_desc, engine());
-    // W[N, K] row-major is the [K, N] matrix in "ba" order.
-    std::vector<float> f32_copy;
-    const void* src = W;
+    const void* src = nullptr;
     std::vector<uint16_t> b16;
     std::vector<int8_t> q8;
     if (p == Precision::kBF16) {
@@ -85,7 +77,7 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
 #pragma omp parallel for schedule(static)
       for (long i = 0; i < count; ++i) b16[i] = float_to_bf16(W[i]);
       src = b16.data();
-    } else if (p == Precision::kInt8) {
+    } else {
       q8.resize(static_cast<size_t>(N) * K);
       s->w_scale.resize(N);
 #pragma omp parallel for schedule(static)
@@ -93,82 +85,132 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
         s->w_scale[n] = quantize_row(W + static_cast<size_t>(n) * K, K, q8.data() + static_cast<size_t>(n) * K);
       src = q8.data();
     }
-    memory plain(memory::desc({K, N}, wdt, tag::ba), engine(), const_cast<void*>(src));
+    const size_t elem = p == Precision::kBF16 ? 2 : 1;
     dnnl::stream stream(engine());
-    dnnl::reorder(plain, s->weights).execute(stream, plain, s->weights);
+    for (int c = 0; c < column_chunks(N); ++c) {
+      const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
+      // The packed layout does not depend on M (checked for oneDNN 2.6); any M gives the same descriptor.
+      const dnnl::matmul::primitive_desc pd(
+          dnnl::matmul::desc(memory::desc({64, K}, sdt, tag::ab), memory::desc({K, nc}, wdt, tag::any),
+                             memory::desc({64, nc}, ddt, tag::ab)),
+          engine());
+      s->chunk_desc.push_back(pd.weights_desc());
+      s->chunks.emplace_back(pd.weights_desc(), engine());
+      // Rows n0.. of W[N, K] row-major are the [K, nc] matrix in "ba" order.
+      const char* at = static_cast<const char*>(src) + static_cast<size_t>(n0) * K * elem;
+      memory plain(memory::desc({K, nc}, wdt, tag::ba), engine(), const_cast<char*>(at));
+      dnnl::reorder(plain, s->chunks.back()).execute(stream, plain, s->chunks.back());
+    }
     stream.wait();
   });
   s_ = std::move(s);
 }
 
-size_t PackedLinear::packed_bytes() const { return s_ && !s_->raw ? s_->weights_desc.get_size() : 0; }
+size_t PackedLinear::packed_bytes() const {
+  size_t bytes = 0;
+  if (s_)
+    for (const auto& d : s_->chunk_desc) bytes += d.get_size();
+  return bytes;
+}
 
-void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc) const {
+namespace {
+
+// out[m, :n] = (accumulate ? out[m, :n] : 0) + in[m, :n] for M rows; `in` dense [M, n], out row stride ldo.
+void store_rows(const float* in, int M, int n, float* out, int ldo, bool accumulate) {
+  for (int m = 0; m < M; ++m) {
+    const float* src = in + static_cast<long>(m) * n;
+    float* dst = out + static_cast<long>(m) * ldo;
+    if (accumulate)
+      for (int j = 0; j < n; ++j) dst[j] += src[j];
+    else
+      std::copy_n(src, n, dst);
+  }
+}
+
+}  // namespace
+
+void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc, int threads) const {
   if (M == 0) return;
   const State& s = *s_;
   const int N = n_, K = k_;
   if (ldc == 0) ldc = N;
+  const bool accumulate = e == Epilogue::kAccumulate;
+  // Chunk c's dense output lives at chunk_out + c·M·kColumnChunk.
+  if (e == Epilogue::kGelu || !s.raw) scratch.chunk_out.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
+  auto chunk_out = [&](int c) { return scratch.chunk_out.data() + static_cast<size_t>(c) * M * kColumnChunk; };
   if (s.raw) {
-    linear(A, M, K, K, s.raw, N, s.bias.data(), C, ldc, e == Epilogue::kAccumulate);
-    if (e == Epilogue::kGelu) {
-      if (ldc != N) throw Error("linear: GELU needs a contiguous output");
-      gelu(C, static_cast<long>(M) * N);
-    }
+    for_each_chunk(column_chunks(N), threads, [&](int c) {
+      const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
+      if (e != Epilogue::kGelu) return linear_chunk(A, M, K, K, s.raw, N, s.bias.data(), C + n0, ldc, accumulate, c);
+      float* out = chunk_out(c);
+      linear_chunk(A, M, K, K, s.raw, N, s.bias.data(), out, nc, false, c);
+      gelu(out, static_cast<long>(M) * nc);
+      store_rows(out, M, nc, C + n0, ldc, false);
+    });
     return;
   }
-  run("linear", [&] {
-    dnnl::stream stream(engine());
-    const memory::desc c_md({M, N}, dt::f32, memory::dims{ldc, 1});
-    const memory::desc bias_md({1, N}, dt::f32, tag::ab);
-    if (s.precision != Precision::kInt8) {
-      dnnl::post_ops ops;
-      if (e == Epilogue::kAccumulate) ops.append_sum(1.f);
-      if (e == Epilogue::kGelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-      dnnl::primitive_attr attr;
-      attr.set_post_ops(ops);
-      const dt sdt = s.precision == Precision::kF32 ? dt::f32 : dt::bf16;
-      const memory::desc a_md({M, K}, sdt, tag::ab);
-      const void* a_ptr = A;
-      if (s.precision == Precision::kBF16) {
-        scratch.a_bf16.resize(static_cast<size_t>(M) * K);
-        uint16_t* out = scratch.a_bf16.data();
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < static_cast<long>(M) * K; ++i) out[i] = float_to_bf16(A[i]);
-        a_ptr = out;
-      }
-      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, s.weights_desc, bias_md, c_md), attr, engine());
-      memory a(a_md, engine(), const_cast<void*>(a_ptr)), c(c_md, engine(), C);
-      memory b(bias_md, engine(), const_cast<float*>(s.bias.data()));
-      dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, c}});
-      stream.wait();
-      return;
-    }
-    // int8: quantize each row of A, accumulate in int32, dequantize with both scales, then the epilogue.
+  // The activations converted once (row by row: the same for any thread count), then one matmul per chunk.
+  const void* a_ptr = nullptr;
+  if (s.precision == Precision::kBF16) {
+    scratch.a_bf16.resize(static_cast<size_t>(M) * K);
+    uint16_t* out = scratch.a_bf16.data();
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long i = 0; i < static_cast<long>(M) * K; ++i) out[i] = float_to_bf16(A[i]);
+    a_ptr = out;
+  } else {
     scratch.a_s8.resize(static_cast<size_t>(M) * K);
     scratch.a_scale.resize(M);
-    scratch.acc.resize(static_cast<size_t>(M) * N);
-#pragma omp parallel for schedule(static)
+    scratch.acc.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (int m = 0; m < M; ++m)
       scratch.a_scale[m] = quantize_row(A + static_cast<size_t>(m) * K, K, scratch.a_s8.data() + static_cast<size_t>(m) * K);
-    const memory::desc a_md({M, K}, dt::s8, tag::ab), acc_md({M, N}, dt::s32, tag::ab);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, s.weights_desc, acc_md), engine());
-    memory a(a_md, engine(), scratch.a_s8.data()), acc(acc_md, engine(), scratch.acc.data());
-    dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_DST, acc}});
-    stream.wait();
-#pragma omp parallel for schedule(static)
-    for (int m = 0; m < M; ++m) {
-      const int32_t* in = scratch.acc.data() + static_cast<size_t>(m) * N;
-      float* out = C + static_cast<size_t>(m) * ldc;
-      const float sa = scratch.a_scale[m];
-      if (e == Epilogue::kAccumulate)
-        for (int n = 0; n < N; ++n) out[n] += static_cast<float>(in[n]) * sa * s.w_scale[n] + s.bias[n];
-      else
-        for (int n = 0; n < N; ++n) out[n] = static_cast<float>(in[n]) * sa * s.w_scale[n] + s.bias[n];
-    }
-    if (e == Epilogue::kGelu) {
-      if (ldc != N) throw Error("linear: GELU needs a contiguous output");
-      gelu(C, static_cast<long>(M) * N);
-    }
+    a_ptr = scratch.a_s8.data();
+  }
+  for_each_chunk(column_chunks(N), threads, [&](int c) {
+    const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
+    float* out = chunk_out(c);
+    run("linear", [&] {
+      dnnl::stream stream(engine());
+      const memory::desc out_md({M, nc}, dt::f32, tag::ab);
+      if (s.precision == Precision::kBF16) {
+        // out = epilogue(A·Wᵀ + b) dense, then stored or added: the same sums as oneDNN's sum post-op.
+        dnnl::post_ops ops;
+        if (e == Epilogue::kGelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(ops);
+        const memory::desc a_md({M, K}, dt::bf16, tag::ab), bias_md({1, nc}, dt::f32, tag::ab);
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, s.chunk_desc[c], bias_md, out_md), attr, engine());
+        memory a(a_md, engine(), const_cast<void*>(a_ptr)), dst(out_md, engine(), out);
+        memory b(bias_md, engine(), const_cast<float*>(s.bias.data() + n0));
+        dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, s.chunks[c]}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}});
+        stream.wait();
+        store_rows(out, M, nc, C + n0, ldc, accumulate);
+        return;
+      }
+      // int8: int32 accumulators, dequantized with both scales, then the epilogue.
+      const memory::desc a_md({M, K}, dt::s8, tag::ab), acc_md({M, nc}, dt::s32, tag::ab);
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, s.chunk_desc[c], acc_md), engine());
+      int32_t* acc_at = scratch.acc.data() + static_cast<size_t>(c) * M * kColumnChunk;
+      memory a(a_md, engine(), const_cast<void*>(a_ptr)), acc(acc_md, engine(), acc_at);
+      dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, s.chunks[c]}, {DNNL_ARG_DST, acc}});
+      stream.wait();
+      const bool gelu_after = e == Epilogue::kGelu;
+      for (int m = 0; m < M; ++m) {
+        const int32_t* in = acc_at + static_cast<size_t>(m) * nc;
+        float* dst = gelu_after ? out + static_cast<size_t>(m) * nc : C + static_cast<size_t>(m) * ldc + n0;
+        const float sa = scratch.a_scale[m];
+        const float* ws = s.w_scale.data() + n0;
+        const float* bias = s.bias.data() + n0;
+        if (accumulate)
+          for (int n = 0; n < nc; ++n) dst[n] += static_cast<float>(in[n]) * sa * ws[n] + bias[n];
+        else
+          for (int n = 0; n < nc; ++n) dst[n] = static_cast<float>(in[n]) * sa * ws[n] + bias[n];
+      }
+      if (gelu_after) {
+        gelu(out, static_cast<long>(M) * nc);
+        store_rows(out, M, nc, C + n0, ldc, false);
+      }
+    });
   });
 }
 

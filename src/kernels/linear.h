@@ -18,8 +18,11 @@ enum class Epilogue {
   kAccumulate,  // C = C + A·Wᵀ + b      (residual connections)
 };
 
-// Per-call scratch of one Context (activations converted to bf16/int8, int32 accumulators).
+// Per-call scratch of one Context (activations converted to bf16/int8, int32 accumulators, and each column
+// chunk's own dense output: oneDNN 2.6's fast matmul and GELU kernels take no row stride, they fall back to
+// reference code, ~1000x slower).
 struct LinearScratch {
+  std::vector<float> chunk_out;
   std::vector<uint16_t> a_bf16;
   std::vector<int8_t> a_s8;
   std::vector<float> a_scale;
@@ -35,9 +38,10 @@ class PackedLinear {
   // int8 is symmetric per output channel (scale = max|W[n,:]| / 127).
   PackedLinear(const float* W, const float* bias, int N, int K, Precision precision);
 
-  // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous. int8 quantizes each row of A
-  // dynamically (symmetric, scale = max|A[m,:]| / 127). Results depend on M only through the row itself.
-  void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc = 0) const;
+  // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous, on up to `threads` threads in
+  // fixed column chunks (kColumnChunk): the result is the same for every thread count. int8 quantizes each
+  // row of A dynamically (symmetric, scale = max|A[m,:]| / 127).
+  void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc, int threads) const;
 
   int n() const { return n_; }
   int k() const { return k_; }
@@ -49,7 +53,7 @@ class PackedLinear {
   int n_ = 0, k_ = 0;
 };
 
-// x = gelu(x) over `count` floats (oneDNN's vectorised exact-erf GELU).
+// x = gelu(x) over `count` contiguous floats (oneDNN's vectorised exact-erf GELU).
 void gelu(float* x, long count);
 
 }  // namespace pairrm::kernels

@@ -52,17 +52,20 @@ RelativeProjections compute_relative_projections(const ModelConfig& c, const Wei
   for (const LayerWeights& L : w.layers) {
     rp.pos_key.emplace_back(static_cast<long>(rows) * H);
     rp.pos_query.emplace_back(static_cast<long>(rows) * H);
-    kernels::linear(rp.rel.data(), rows, H, H, L.k_w.data, H, L.k_b.data, rp.pos_key.back().data(), H);
-    kernels::linear(rp.rel.data(), rows, H, H, L.q_w.data, H, L.q_b.data, rp.pos_query.back().data(), H);
+    const int threads = omp_get_max_threads();  // chunked: the same bits whatever this is
+    kernels::linear(rp.rel.data(), rows, H, H, L.k_w.data, H, L.k_b.data, rp.pos_key.back().data(), H, false, threads);
+    kernels::linear(rp.rel.data(), rows, H, H, L.q_w.data, H, L.q_b.data, rp.pos_query.back().data(), H, false, threads);
   }
   return rp;
 }
 
 namespace {
 
-// One row through every layer, in place in x[length, H]. Rows never share a GEMM: oneDNN's sgemm rounds
-// differently for different M (measured: three classes of M for one row), so running each row alone is
-// what makes its logit bitwise independent of the rest of the batch.
+// One row through every layer, in place in x[length, H], on `threads` threads. Rows never share a GEMM:
+// oneDNN's sgemm rounds differently for different M (measured: three classes of M for one row), so running
+// each row alone is what makes its logit bitwise independent of the rest of the batch; every kernel splits
+// its work the same way for any thread count (column chunks, heads, token rows), so the thread count does
+// not change it either.
 void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
                 const std::vector<PackedLayer>& layers, float* x, int n,
                 int threads, RowBuffers& ws, const int* rel_index, const kernels::AttentionShape& base,
@@ -82,7 +85,7 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
       for (size_t part = 0; part < P.qkv.size(); ++part)  // [n, 3H]: Q | K | V
-        P.qkv[part].forward(x, n, qkv + part * H, kernels::Epilogue::kStore, ws.linear, 3 * H);
+        P.qkv[part].forward(x, n, qkv + part * H, kernels::Epilogue::kStore, ws.linear, 3 * H, threads);
     }
     shape.bf16_products = P.bf16_attention;
     {
@@ -94,7 +97,7 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
     std::copy_n(x, nH, tmp);
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      P.out.forward(ctx, n, tmp, kernels::Epilogue::kAccumulate, ws.linear);
+      P.out.forward(ctx, n, tmp, kernels::Epilogue::kAccumulate, ws.linear, 0, threads);
     }
     kernels::layer_norm(tmp, x, n, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
     // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
@@ -102,8 +105,8 @@ void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjection
     for (long b = 0; b < n; b += kFfnBlockTokens) {
       const int m = static_cast<int>(std::min<long>(kFfnBlockTokens, n - b));
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      P.ffn_in.forward(x + b * H, m, ffn, kernels::Epilogue::kGelu, ws.linear);
-      P.ffn_out.forward(ffn, m, tmp + b * H, kernels::Epilogue::kAccumulate, ws.linear);
+      P.ffn_in.forward(x + b * H, m, ffn, kernels::Epilogue::kGelu, ws.linear, 0, threads);
+      P.ffn_out.forward(ffn, m, tmp + b * H, kernels::Epilogue::kAccumulate, ws.linear, 0, threads);
     }
     kernels::layer_norm(tmp, x, n, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
     if (observe) observe(static_cast<int>(l) + 1, x);
@@ -165,20 +168,22 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
                               kernels::attention_shared_floats(len));
     b.profile = Profile{ws.profile.enabled};
   };
-  // Long rows run one after another on every thread, short ones side by side on one thread each.
+  // Short rows run side by side, one thread each, as long as there is one for every thread; long rows, the
+  // short ones left over, and every row under an observer (not thread-safe) run one after another on every
+  // thread. Either way a row gets the same bits (see encode_row).
+  const int team = std::max(1, threads);
   std::vector<size_t> long_rows, short_rows;
-  int long_max = 0, short_max = 0;
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].length == 0) continue;
-    if (rows[r].length > kRowParallelMaxTokens) {
-      long_rows.push_back(r);
-      long_max = std::max(long_max, rows[r].length);
-    } else {
-      short_rows.push_back(r);
-      short_max = std::max(short_max, rows[r].length);
-    }
+    (rows[r].length > kRowParallelMaxTokens || observer ? long_rows : short_rows).push_back(r);
   }
-  const int lanes = static_cast<int>(std::min<size_t>(short_rows.size(), static_cast<size_t>(std::max(1, threads))));
+  const size_t leftover = short_rows.size() % team;
+  long_rows.insert(long_rows.end(), short_rows.end() - leftover, short_rows.end());
+  short_rows.resize(short_rows.size() - leftover);
+  int long_max = 0, short_max = 0;
+  for (size_t r : long_rows) long_max = std::max(long_max, rows[r].length);
+  for (size_t r : short_rows) short_max = std::max(short_max, rows[r].length);
+  const int lanes = short_rows.empty() ? 0 : team;
   if (!long_rows.empty()) size_buffers(ws.main, long_max, threads);
   if (static_cast<int>(ws.lanes.size()) < lanes) ws.lanes.resize(lanes);
   for (int k = 0; k < lanes; ++k) size_buffers(ws.lanes[k], short_max, 1);
@@ -218,12 +223,8 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
     // disentangled_attention wants rel_index[d + n - 1]; the table is centred at max_len - 1.
     encode_row(c, w, rp, layers, xr, n, thr, buffers, rel_center - (n - 1), shape, observe);
   };
-  for (size_t r : long_rows) run(r, threads, ws.main);
-  if (observer) {  // observers are not thread-safe: one row at a time, still on one thread each
-    omp_set_num_threads(1);
-    for (size_t r : short_rows) run(r, 1, ws.lanes[0]);
-    omp_set_num_threads(threads);
-  } else if (!short_rows.empty()) {
+  for (size_t r : long_rows) run(r, team, ws.main);
+  if (!short_rows.empty()) {
     std::exception_ptr error;
 #pragma omp parallel num_threads(lanes)
     {

@@ -51,8 +51,8 @@ struct Workspace {
 };
 
 // Rows of at most this many tokens run one per thread, side by side, instead of one at a time on every
-// thread: their GEMMs are too small to keep several cores busy. Such a row is always computed by one
-// thread, alone or not, so its result does not depend on the batch or on the thread count.
+// thread: their GEMMs are too small to keep several cores busy. (Only while there is a row for every
+// thread; the rest run one at a time on all threads. Both give a row the same bits.)
 constexpr int kRowParallelMaxTokens = 1024;
 
 struct RowRef {
@@ -66,8 +66,9 @@ using LayerObserver = std::function<void(int row, int layer, const float* x, int
 
 // Runs the encoder over the rows (stored one after another, no padding): on return ws.x holds the last
 // hidden states [sum(length), H]. Token ids must be < vocab_size (checked; throws pairrm::Error).
-// Each row is computed on its own, so its result is bitwise the same whatever else is in the batch; a row of
-// up to kRowParallelMaxTokens tokens is also the same whatever the thread count.
+// Each row is computed on its own, so its result is bitwise the same whatever else is in the batch, and
+// every kernel splits its work in fixed pieces (column chunks, heads, token rows), so it is also the same
+// whatever the thread count.
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
                      const std::vector<PackedLayer>& layers, const std::vector<RowRef>& rows, int threads, Workspace& ws,
                      const LayerObserver& observer = nullptr);
