@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package pairrm.cpp needs to build, test and benchmark.
 # Non-interactive and idempotent; run as root (no sudo needed) or through sudo.
+# --bench also installs PyTorch (python3-torch, ~1 GB with its dependencies) for bench/pytorch_baseline.py,
+# the PyTorch side of BENCHMARKS.md; nothing else needs it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -24,5 +26,6 @@ PACKAGES=(
   python3-dask python3-distributed     # pairrm.dask (cluster scoring) and its tests
   python3-pip python3-venv python3-setuptools python3-wheel  # pip install . (offline: --no-build-isolation)
 )
+if [ "${1:-}" = "--bench" ]; then PACKAGES+=(python3-torch); fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"

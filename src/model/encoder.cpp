@@ -172,21 +172,21 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   // short ones left over, and every row under an observer (not thread-safe) run one after another on every
   // thread. Either way a row gets the same bits (see encode_row).
   const int team = std::max(1, threads);
-  std::vector<size_t> long_rows, short_rows;
+  std::vector<size_t> team_rows, lane_rows;
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].length == 0) continue;
-    (rows[r].length > kRowParallelMaxTokens || observer ? long_rows : short_rows).push_back(r);
+    (rows[r].length > kRowParallelMaxTokens || observer ? team_rows : lane_rows).push_back(r);
   }
-  const size_t leftover = short_rows.size() % team;
-  long_rows.insert(long_rows.end(), short_rows.end() - leftover, short_rows.end());
-  short_rows.resize(short_rows.size() - leftover);
-  int long_max = 0, short_max = 0;
-  for (size_t r : long_rows) long_max = std::max(long_max, rows[r].length);
-  for (size_t r : short_rows) short_max = std::max(short_max, rows[r].length);
-  const int lanes = short_rows.empty() ? 0 : team;
-  if (!long_rows.empty()) size_buffers(ws.main, long_max, threads);
+  const size_t leftover = lane_rows.size() % team;
+  team_rows.insert(team_rows.end(), lane_rows.end() - leftover, lane_rows.end());
+  lane_rows.resize(lane_rows.size() - leftover);
+  int team_max = 0, lane_max = 0;
+  for (size_t r : team_rows) team_max = std::max(team_max, rows[r].length);
+  for (size_t r : lane_rows) lane_max = std::max(lane_max, rows[r].length);
+  const int lanes = lane_rows.empty() ? 0 : team;
+  if (!team_rows.empty()) size_buffers(ws.main, team_max, team);
   if (static_cast<int>(ws.lanes.size()) < lanes) ws.lanes.resize(lanes);
-  for (int k = 0; k < lanes; ++k) size_buffers(ws.lanes[k], short_max, 1);
+  for (int k = 0; k < lanes; ++k) size_buffers(ws.lanes[k], lane_max, 1);
   kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, span, ws.rel_index);
 
   // Embeddings: LayerNorm(word_embeddings[ids]). No padding exists, so the attention mask is all ones.
@@ -223,8 +223,8 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
     // disentangled_attention wants rel_index[d + n - 1]; the table is centred at max_len - 1.
     encode_row(c, w, rp, layers, xr, n, thr, buffers, rel_center - (n - 1), shape, observe);
   };
-  for (size_t r : long_rows) run(r, team, ws.main);
-  if (!short_rows.empty()) {
+  for (size_t r : team_rows) run(r, team, ws.main);
+  if (!lane_rows.empty()) {
     std::exception_ptr error;
 #pragma omp parallel num_threads(lanes)
     {
@@ -233,9 +233,9 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
       omp_set_num_threads(1);
       RowBuffers& buffers = ws.lanes[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
-      for (size_t k = 0; k < short_rows.size(); ++k) {
+      for (size_t k = 0; k < lane_rows.size(); ++k) {
         try {
-          run(short_rows[k], 1, buffers);
+          run(lane_rows[k], 1, buffers);
         } catch (...) {
 #pragma omp critical
           if (!error) error = std::current_exception();
@@ -249,7 +249,7 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
       ws.profile.gemm_s += p.gemm_s * share;
       ws.profile.attention_s += p.attention_s * share;
     };
-    if (!long_rows.empty()) add(ws.main.profile, 1.0);
+    if (!team_rows.empty()) add(ws.main.profile, 1.0);
     for (int k = 0; k < lanes; ++k) add(ws.lanes[k].profile, 1.0 / lanes);
   }
 }
