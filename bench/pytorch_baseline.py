@@ -9,9 +9,14 @@ library calls HF makes) and reads the checkpoint with numpy. `--check` also runs
 pairrm.cpp's Python module and reports the largest logit difference: an independent full-size check of the
 engine, which the tiny test fixtures cannot give.
 
-    sudo apt-get install python3-torch          # scripts/setup.sh --bench installs it
-    python3 bench/pytorch_baseline.py /tmp/pairrm-full --tokens 300 --pairs 4 --threads 2 [--check]
-    python3 bench/pytorch_baseline.py /tmp/pairrm-full --mixed --threads 2
+    scripts/setup.sh --bench                    # python3-torch and OpenBLAS (pthread)
+    export PYTHONPATH=build/python              # for --check: pairrm.cpp's module
+    OPENBLAS_CORETYPE=SkylakeX python3 bench/pytorch_baseline.py /tmp/pairrm-full --tokens 300 --pairs 4 --threads 2 [--check]
+    OPENBLAS_CORETYPE=SkylakeX python3 bench/pytorch_baseline.py /tmp/pairrm-full --mixed --threads 2
+
+OPENBLAS_CORETYPE: Debian's OpenBLAS 0.3.21 does not recognise some AVX-512 CPUs (the benchmark VM: "Core:
+Prescott" with OPENBLAS_VERBOSE=2, SSE3 kernels, 29 GFLOP/s) and must be told; SkylakeX gives 140 GFLOP/s
+there. Leave it unset where OpenBLAS detects the CPU itself.
 """
 import argparse
 import json

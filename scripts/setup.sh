@@ -26,6 +26,7 @@ PACKAGES=(
   python3-dask python3-distributed     # pairrm.dask (cluster scoring) and its tests
   python3-pip python3-venv python3-setuptools python3-wheel  # pip install . (offline: --no-build-isolation)
 )
-if [ "${1:-}" = "--bench" ]; then PACKAGES+=(python3-torch); fi
+# OpenBLAS's pthread build: python3-torch alone may pull a single-threaded BLAS.
+if [ "${1:-}" = "--bench" ]; then PACKAGES+=(python3-torch libopenblas0-pthread); fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
