@@ -134,6 +134,7 @@ TEST_F(ServerTest, HealthInfoMetrics) {
   ASSERT_TRUE(info);
   const json i = json::parse(info->body);
   EXPECT_EQ(i["precision"], "fp32");
+  EXPECT_EQ(i["attention_products"], "fp32");
   EXPECT_EQ(i["version"], version());
   EXPECT_EQ(i["model"]["num_layers"], 2);
   post(c, "/compare", {{"source", "a"}, {"candidate_a", "b"}, {"candidate_b", "c"}});

@@ -52,6 +52,9 @@ TEST_F(Tools, BenchReportsItsFigures) {
   const json mixed = json::parse(run("bench --json --mixed --pairs 3 --precision int8 --model " + dir_).out);
   EXPECT_EQ(mixed["precision"], "int8");
   EXPECT_EQ(mixed["pairs"], 3);
+  EXPECT_EQ(j["attention_products"], "fp32");  // fp32 always
+  const json forced = json::parse(run("bench --json --pairs 1 --precision bf16 --attention bf16 --model " + dir_).out);
+  EXPECT_EQ(forced["attention_products"], "bf16");
 }
 
 TEST_F(Tools, AccuracyComparesPrecisionsWithFp32) {
@@ -72,6 +75,10 @@ TEST(Precision, FlagOnCommands) {
   const json b = json::parse(run(args + " --precision bf16").out);
   EXPECT_NEAR(b["score"].get<double>(), f["score"].get<double>(), 0.07);  // the bf16 fixture bound
   EXPECT_NE(run(args + " --precision fp8").status, 0);
+  // bf16 with bf16 attention products too: the fixture bound for that path (0.11).
+  const json ba = json::parse(run(args + " --precision bf16 --attention bf16").out);
+  EXPECT_NEAR(ba["score"].get<double>(), f["score"].get<double>(), 0.11);
+  EXPECT_NE(run(args + " --attention fp16").status, 0);
 }
 
 TEST(PublicNames, ParsersRoundTripAndRejectUnknownNames) {
@@ -86,6 +93,10 @@ TEST(PublicNames, ParsersRoundTripAndRejectUnknownNames) {
   EXPECT_EQ(parse_compare_mode("both"), CompareMode::kBoth);
   EXPECT_EQ(parse_compare_mode("[A,B]+[B,A]"), CompareMode::kBoth);
   EXPECT_THROW(parse_compare_mode("[A,B]+"), Error);
+  EXPECT_EQ(parse_attention_products("auto"), AttentionProducts::kAuto);
+  EXPECT_EQ(parse_attention_products("fp32"), AttentionProducts::kFp32);
+  EXPECT_EQ(parse_attention_products("bf16"), AttentionProducts::kBf16);
+  EXPECT_THROW(parse_attention_products("fp16"), Error);
 }
 
 }  // namespace
