@@ -104,6 +104,7 @@ struct ModelInfo {
   int64_t parameter_count = 0;
   Precision precision = Precision::kF32;
   bool bf16_attention = false;  // the attention's products run in bf16 (AttentionProducts resolved)
+  std::string gemm_kernel;      // what oneDNN runs the dense layers with ("ref:…" = no fast kernel here)
   double packed_weight_mb = 0;  // the dense layers' weights as packed at load
 };
 

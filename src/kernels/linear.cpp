@@ -129,6 +129,22 @@ void store_rows(const float* in, int M, int n, float* out, int ldo, bool accumul
 
 }  // namespace
 
+std::string PackedLinear::kernel_name() const {
+  if (!s_) return "";
+  if (s_->raw) return "oneDNN sgemm";
+  std::string name;
+  run("kernel lookup", [&] {
+    const int nc = std::min(kColumnChunk, n_);
+    const bool int8 = s_->precision == Precision::kInt8;
+    const dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(memory::desc({64, k_}, int8 ? dt::s8 : dt::bf16, tag::ab), s_->chunk_desc.front(),
+                           memory::desc({64, nc}, int8 ? dt::s32 : dt::f32, tag::ab)),
+        engine());
+    name = pd.impl_info_str();
+  });
+  return name;
+}
+
 void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc, int threads) const {
   if (M == 0) return;
   const State& s = *s_;

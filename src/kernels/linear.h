@@ -46,6 +46,9 @@ class PackedLinear {
   int n() const { return n_; }
   int k() const { return k_; }
   size_t packed_bytes() const;
+  // The kernel oneDNN runs for a chunk (e.g. "brg:avx512_core_amx_bf16"; "sgemm" for fp32): a "ref" here
+  // means this CPU or build lacks the fast kernels, and the layer runs orders of magnitude slower.
+  std::string kernel_name() const;
 
  private:
   struct State;

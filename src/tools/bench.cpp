@@ -102,6 +102,7 @@ void run_bench(const BenchOptions& o) {
       {"model", o.model_dir},
       {"precision", pairrm::precision_name(o.load.precision)},
       {"attention_products", model->info().bf16_attention ? "bf16" : "fp32"},
+      {"gemm_kernel", model->info().gemm_kernel},
       {"threads", ctx.threads()},
       {"pairs", pairs},
       {"tokens_per_pair", o.mixed ? nlohmann::json("mixed 100-1000") : nlohmann::json(rows.front().ids.size())},
@@ -125,6 +126,7 @@ void run_bench(const BenchOptions& o) {
   std::printf("model          %s (%d layers, hidden %d)\n", o.model_dir.c_str(), c.num_layers, c.hidden_size);
   std::printf("precision      %s (attention products %s), %d threads\n", pairrm::precision_name(o.load.precision),
               model->info().bf16_attention ? "bf16" : "fp32", ctx.threads());
+  std::printf("gemm kernel    %s\n", model->info().gemm_kernel.c_str());
   std::printf("pairs          %d x %s tokens\n", pairs, o.mixed ? "100..1000" : std::to_string(rows.front().ids.size()).c_str());
   std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,
               pairs / run_s, tokens / run_s);
