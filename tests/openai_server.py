@@ -78,27 +78,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.bodies.append(body)
         try:
             time.sleep(st.args.delay)
-            if "flaky-429" in prompt and count <= 2:
-                return self.reply(429, {"error": {"message": "slow down"}}, [("Retry-After", "0")])
-            if "flaky-500" in prompt and count <= 2:
-                return self.reply(500, {"error": {"message": "internal"}})
-            if "always-503" in prompt:
-                return self.reply(503, {"error": {"message": "overloaded"}})
-            if "bad-request" in prompt:
-                return self.reply(400, {"error": {"message": "prompt too long"}})
-            n = 1 if st.args.ignore_n else int(body.get("n", 1))
-            with st.lock:
-                first = st.delivered.get(prompt, 0)
-                st.delivered[prompt] = first + n
-            choices = [{"index": i, "finish_reason": "stop",
-                        "message": {"role": "assistant",
-                                    "content": None if "no-text" in prompt else sample_text(prompt, first + i)}}
-                       for i in range(n)]
-            self.reply(200, {"id": "cmpl-test", "object": "chat.completion", "model": body.get("model", "stand-in"),
-                             "choices": choices})
+            status, obj, headers = self.answer(st, prompt, count, body)
         finally:
+            # Before the reply goes out: once the client has its answer it may send the next request, which
+            # must not find this one still counted (that read 4 in flight for a client bounded to 3).
             with st.lock:
                 st.in_flight -= 1
+        self.reply(status, obj, headers)
+
+    @staticmethod
+    def answer(st, prompt, count, body):
+        if "flaky-429" in prompt and count <= 2:
+            return 429, {"error": {"message": "slow down"}}, [("Retry-After", "0")]
+        if "flaky-500" in prompt and count <= 2:
+            return 500, {"error": {"message": "internal"}}, ()
+        if "always-503" in prompt:
+            return 503, {"error": {"message": "overloaded"}}, ()
+        if "bad-request" in prompt:
+            return 400, {"error": {"message": "prompt too long"}}, ()
+        n = 1 if st.args.ignore_n else int(body.get("n", 1))
+        with st.lock:
+            first = st.delivered.get(prompt, 0)
+            st.delivered[prompt] = first + n
+        choices = [{"index": i, "finish_reason": "stop",
+                    "message": {"role": "assistant",
+                                "content": None if "no-text" in prompt else sample_text(prompt, first + i)}}
+                   for i in range(n)]
+        return 200, {"id": "cmpl-test", "object": "chat.completion", "model": body.get("model", "stand-in"),
+                     "choices": choices}, ()
 
 
 def main():
