@@ -1,8 +1,9 @@
 """pip install . -> the `pairrm` Python package: python/pairrm/*.py plus the _pairrm extension, built by the
 project's CMake (the same C++ engine as the CLI) in build-python/.
 
-Environment: PAIRRM_NATIVE=OFF builds for any x86-64 CPU instead of this machine's (-march=native);
-CMAKE_BUILD_PARALLEL_LEVEL sets the compile jobs (default: all cores).
+The build is portable (pairrm's kernels are compiled per ISA level and chosen by cpuid at run time), so a
+wheel built here runs on any x86-64 CPU. Environment: PAIRRM_NATIVE=ON also compiles the rest for this
+machine; CMAKE_BUILD_PARALLEL_LEVEL sets the compile jobs (default: all cores).
 """
 import os
 import pathlib
@@ -32,7 +33,7 @@ class CMakeBuild(build_ext):
             "-DCMAKE_BUILD_TYPE=Release",
             "-DPAIRRM_BUILD_TESTS=OFF", "-DPAIRRM_BUILD_BENCH=OFF", "-DPAIRRM_BUILD_PYTHON=ON",
             f"-DPython_EXECUTABLE={sys.executable}",
-            f"-DPAIRRM_NATIVE={os.environ.get('PAIRRM_NATIVE', 'ON')}",
+            f"-DPAIRRM_NATIVE={os.environ.get('PAIRRM_NATIVE', 'OFF')}",
         ]
         subprocess.check_call(configure)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package pairrm.cpp needs to build, test and benchmark.
-# Non-interactive and idempotent; run as root (no sudo needed) or through sudo.
+# Installs every Debian package pairrm.cpp needs to build, test and benchmark, then builds it (build/).
+# Non-interactive and idempotent; run as root (no sudo needed) or through sudo. --deps-only: packages only.
 # --bench also installs PyTorch (python3-torch, ~1 GB with its dependencies) for bench/pytorch_baseline.py,
 # the PyTorch side of BENCHMARKS.md; nothing else needs it.
 set -euo pipefail
@@ -25,8 +25,17 @@ PACKAGES=(
   python3-numpy python3-pytest         # its runtime and tests
   python3-dask python3-distributed     # pairrm.dask (cluster scoring) and its tests
   python3-pip python3-venv python3-setuptools python3-wheel  # pip install . (offline: --no-build-isolation)
+  qemu-user              # runs the portable binary as older CPUs (x86-64 baseline, AVX2) in its package test
+  dpkg-dev file          # cpack -G DEB: dpkg-shlibdeps derives the package's Depends
 )
 # OpenBLAS's pthread build: python3-torch alone may pull a single-threaded BLAS.
 if [ "${1:-}" = "--bench" ]; then PACKAGES+=(python3-torch libopenblas0-pthread); fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+# The one-command set-up: dependencies, then the build (--deps-only stops after the packages).
+if [ "${1:-}" != "--deps-only" ] && [ "${1:-}" != "--bench" ]; then
+  cd "$(dirname "$0")/.."
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j"$(nproc 2>/dev/null || echo 2)"
+  echo "setup: built build/pairrm (try: build/pairrm compare --source \"hello!\" --a \"hi!\" --b \"f**k off!\")"
+fi

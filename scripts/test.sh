@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Builds and runs the test suite. Usage: scripts/test.sh [release] [asan] [python] [fuzz]   (default: all four)
-#   release: -O2 Release build        -> build/        (C++ tests, CTest)
+# Builds and runs the test suite. Usage: scripts/test.sh [release] [package] [asan] [python] [fuzz]  (default: all)
+#   release: -O2 Release build        -> build/        (C++ tests, CTest; the fixture suite once per ISA level)
+#   package: cmake --install + C/C++ consumers, the .deb, the binary under QEMU as older CPUs (needs release)
 #   asan:    AddressSanitizer + UBSan -> build-asan/   (the same C++ tests)
 #   python:  `pip install .` into a fresh venv (build-python/venv, Debian's numpy/pytest visible), then
 #            pytest python/tests against the installed package
 #   fuzz:    the libFuzzer targets (clang, ASan+UBSan, build-fuzz/), FUZZ_SECONDS (30) each: scripts/fuzz.sh
-# Needs ../shared/fixtures (or PAIRRM_FIXTURES=DIR) for the reference values.
+# The reference values come from the repository's tests/fixtures (PAIRRM_FIXTURES=DIR points elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 # Debian's interpreter (numpy, pytest and pybind11 come from apt); PYTHON=... overrides.
 PYTHON=${PYTHON:-/usr/bin/python3}
-for kind in "${@:-release asan python fuzz}"; do
+for kind in "${@:-release package asan python fuzz}"; do
   for k in $kind; do
     case "$k" in
       release) dir=build; flags=(-DCMAKE_BUILD_TYPE=Release) ;;
@@ -25,7 +26,8 @@ for kind in "${@:-release asan python fuzz}"; do
         (cd python/tests && ../../build-python/venv/bin/python -m pytest -q -p no:cacheprovider)
         continue ;;
       fuzz) scripts/fuzz.sh "${FUZZ_SECONDS:-30}"; continue ;;
-      *) echo "unknown build kind '$k' (release|asan|python|fuzz)" >&2; exit 2 ;;
+      package) scripts/test_package.sh build; continue ;;
+      *) echo "unknown build kind '$k' (release|package|asan|python|fuzz)" >&2; exit 2 ;;
     esac
     echo "== $k build ($dir)"
     cmake -S . -B "$dir" "${flags[@]}" -DPython_EXECUTABLE="$PYTHON" >/dev/null

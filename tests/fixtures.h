@@ -1,4 +1,5 @@
-// Where the tests find the reference fixtures (../shared/fixtures, or $PAIRRM_FIXTURES) and the bundled model.
+// Where the tests find the reference fixtures (the repository's tests/fixtures, or $PAIRRM_FIXTURES) and the
+// bundled model.
 #pragma once
 #include <cstdlib>
 #include <fstream>

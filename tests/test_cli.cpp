@@ -130,3 +130,36 @@ TEST(Cli, OutputFileAndErrors) {
 
 }  // namespace
 }  // namespace pairrm
+
+namespace pairrm {
+namespace {
+
+// No --model and no $PAIRRM_MODEL: the bundled random-weight model, found next to the binary (the build
+// tree's share/pairrm/models link), with a one-line warning on stderr that --quiet does not silence; a real
+// --model gives no warning. PAIRRM_ISA names the kernels' level in bench's report.
+TEST(Cli, BundledModelWarnsOnEveryCommandAndQuietKeepsIt) {
+  for (const std::string args : {"compare --source hi --a a --b b", "compare -q --source hi --a a --b b",
+                                 "rank -q --source hi --candidates a b c", "tokenize --text hi"}) {
+    const test::CliResult r = test::run_env("env -u PAIRRM_MODEL", args, "", true);
+    EXPECT_EQ(r.status, 0) << args << ": " << r.out;
+    EXPECT_NE(r.out.find("RANDOM-WEIGHT"), std::string::npos) << args;
+  }
+  const test::CliResult with_model =
+      test::run_env("env -u PAIRRM_MODEL", "compare -q --source hi --a a --b b --model " + test::model_dir("tiny"), "", true);
+  EXPECT_EQ(with_model.status, 0);
+  EXPECT_EQ(with_model.out.find("RANDOM-WEIGHT"), std::string::npos) << with_model.out;
+}
+
+TEST(Cli, ForcedIsaIsReportedOrRefused) {
+  const test::CliResult r = test::run_env("PAIRRM_ISA=generic", "bench --tokens 20 --pairs 1 --threads 1 --json" + kModel);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["isa"], "generic");
+  EXPECT_EQ(j["isa_choice"], "forced by PAIRRM_ISA");
+  const test::CliResult bad = test::run_env("PAIRRM_ISA=sse9", "compare -q --source hi --a a --b b" + kModel, "", true);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("unknown ISA level 'sse9'"), std::string::npos) << bad.out;
+}
+
+}  // namespace
+}  // namespace pairrm

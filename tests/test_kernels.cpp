@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "kernel_inputs.h"
 #include "kernels/attention.h"
 #include "kernels/bf16.h"
 #include "kernels/gemm.h"
@@ -14,23 +15,6 @@
 
 namespace pairrm::test {
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// An aligned float buffer (the packed panels want 64 bytes), as the engine's workspace gives.
-struct Aligned {
-  std::vector<float> storage;
-  float* data;
-  explicit Aligned(long n) : storage(n + 16) {
-    data = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) & ~uintptr_t{63});
-  }
-};
 
 TEST(PanelGemm, MatchesADoubleReferenceAndIsIndependentOfTheBlocking) {
   for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, {5, 33, 64}, {64, 300, 64}, {13, 64, 517}, {64, 31, 7}}) {
@@ -253,6 +237,61 @@ TEST(DisentangledAttention, Bf16ProductsMatchTheDefinitionOnTheRoundedInputs) {
     double off = 0;
     for (size_t k = 0; k < ctx.size(); ++k) off = std::max(off, std::fabs(ctx[k] - exact[k]));
     if (L > 1) EXPECT_GT(off, 1e-4);
+  }
+}
+
+}  // namespace
+}  // namespace pairrm::test
+
+namespace pairrm::test {
+namespace {
+
+// int8 and bf16 Linear layers against their own definition in double: int8 = symmetric per-row activation
+// and per-channel weight quantisation (round half away from zero, scale = max|x| / 127), exact integer sums,
+// then both scales; bf16 = both operands rounded to bf16, exact products, sums. fp32 accumulation leaves
+// K·eps·sum|terms|; anything beyond is a wrong kernel (oneDNN's int8 kernel without VNNI saturates int16
+// pair sums: errors of order 1 here, which is why such CPUs take the emulated path).
+TEST(Linear, ReducedPrecisionsMatchTheirRoundedArithmetic) {
+  const int M = 5, N = 300, K = 256;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<float> W(static_cast<size_t>(N) * K), bias(N), A(static_cast<size_t>(M) * K);
+  for (auto* v : {&W, &bias, &A})
+    for (float& x : *v) x = dist(rng);
+  auto quantized = [](const float* x, int n, std::vector<double>& q) {
+    float amax = 0;
+    for (int k = 0; k < n; ++k) amax = std::max(amax, std::abs(x[k]));
+    const float scale = amax > 0 ? amax / 127.f : 1.f, inv = 1.f / scale;
+    q.resize(n);
+    for (int k = 0; k < n; ++k) {
+      const float v = x[k] * inv;
+      q[k] = static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f));
+    }
+    return static_cast<double>(scale);
+  };
+  for (const Precision p : {Precision::kInt8, Precision::kBF16}) {
+    SCOPED_TRACE(precision_name(p));
+    kernels::PackedLinear lin(W.data(), bias.data(), N, K, p);
+    kernels::LinearScratch scratch;
+    std::vector<float> C(static_cast<size_t>(M) * N);
+    lin.forward(A.data(), M, C.data(), kernels::Epilogue::kStore, scratch, 0, 2);
+    std::vector<double> qa, qw;
+    for (int m = 0; m < M; ++m) {
+      const double sa = p == Precision::kInt8 ? quantized(&A[static_cast<size_t>(m) * K], K, qa) : 1;
+      for (int n = 0; n < N; ++n) {
+        const double sw = p == Precision::kInt8 ? quantized(&W[static_cast<size_t>(n) * K], K, qw) : 1;
+        double sum = 0, mag = 0;
+        for (int k = 0; k < K; ++k) {
+          const double a = p == Precision::kInt8 ? qa[k] : kernels::bf16_to_float(kernels::float_to_bf16(A[m * K + k]));
+          const double w = p == Precision::kInt8 ? qw[k] : kernels::bf16_to_float(kernels::float_to_bf16(W[n * K + k]));
+          sum += a * w;
+          mag += std::fabs(a * w);
+        }
+        const double want = sum * sa * sw + bias[n];
+        ASSERT_NEAR(C[static_cast<size_t>(m) * N + n], want, (K + 4) * 6e-8 * (mag * sa * sw + std::fabs(bias[n])))
+            << "m=" << m << " n=" << n << " kernel " << lin.kernel_name();
+      }
+    }
   }
 }
 

@@ -43,7 +43,7 @@ TEST_P(ModelFixture, LastLayerStatesAtPrefixTokens) {
   const int H = model->info().hidden_size;
   for (const Case& c : load_cases(GetParam())) {
     ctx.logits({c.row});
-    const float* x = ctx.impl().workspace.x.data();
+    const float* x = internals(ctx).workspace.x.data();
     const int pos[3] = {c.row.source_pos, c.row.cand1_pos, c.row.cand2_pos};
     for (int p = 0; p < 3; ++p)
       for (int i = 0; i < H; ++i)
@@ -115,7 +115,7 @@ TEST_P(ModelFixture, RelativeBucketTableIsExact) {
 
 TEST_P(ModelFixture, PerLayerStatesAndNormalisedRelEmbeddings) {
   auto model = test::shared_model(GetParam());
-  const Model::Impl& m = model->impl();
+  const Model::Impl& m = internals(*model);
   SafetensorsFile debug(test::model_dir(GetParam()) + "/debug.safetensors");
   const TensorView* rel = debug.find("rel_embeddings_normed");
   ASSERT_NE(rel, nullptr);

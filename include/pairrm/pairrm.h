@@ -14,6 +14,10 @@
 
 namespace pairrm {
 
+namespace detail {
+struct Access;  // the library's own code reaches a Model's or Context's internals through this (not public)
+}
+
 // Every failure the library reports (bad files, bad input) is a pairrm::Error with a message that names
 // what was wrong; nothing is reported through crashes, asserts or silently wrong numbers.
 class Error : public std::runtime_error {
@@ -53,6 +57,11 @@ struct LoadOptions {
   TokenizerOptions tokenizer;
   Precision precision = Precision::kF32;
   AttentionProducts attention = AttentionProducts::kAuto;
+  // Truncation (llm-blender's source_max_length / candidate_max_length), in tokens of a segment with its
+  // [CLS], prefix and [SEP]; 0 keeps the checkpoint's (PairRM: 1224 and 412). A row is then at most
+  // source + 2 · candidate tokens; both must be in [3, 8192].
+  int source_max_length = 0;
+  int candidate_max_length = 0;
 };
 
 // The comparison "is candidate_a better than candidate_b as an answer to source?".
@@ -105,6 +114,8 @@ struct ModelInfo {
   Precision precision = Precision::kF32;
   bool bf16_attention = false;  // the attention's products run in bf16 (AttentionProducts resolved)
   std::string gemm_kernel;      // what oneDNN runs the dense layers with ("ref:…" = no fast kernel here)
+  std::string isa;              // the ISA level of pairrm's own kernels: generic | avx2 | avx512 | avx512_bf16
+  std::string isa_choice;       // "cpuid" or "forced by PAIRRM_ISA"
   double packed_weight_mb = 0;  // the dense layers' weights as packed at load
 };
 
@@ -130,9 +141,9 @@ class Model {
                     const std::vector<int32_t>& candidate2) const;
 
   struct Impl;
-  const Impl& impl() const { return *impl_; }
 
  private:
+  friend struct detail::Access;
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -175,9 +186,9 @@ class Context : public Scorer {
   std::vector<CompareResult> compare(const std::vector<Comparison>& items, CompareMode mode = CompareMode::kBoth);
 
   struct Impl;
-  Impl& impl() { return *impl_; }
 
  private:
+  friend struct detail::Access;
   std::unique_ptr<Impl> impl_;
 };
 

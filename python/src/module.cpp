@@ -97,6 +97,8 @@ class PyModel {
     d["parameter_count"] = i.parameter_count;
     d["precision"] = precision_name(i.precision);
     d["attention_products"] = i.bf16_attention ? "bf16" : "fp32";
+    d["isa"] = i.isa;
+    d["isa_choice"] = i.isa_choice;
     d["gemm_kernel"] = i.gemm_kernel;
     d["special_tokens"] = model_->tokenizer_options().special_text == SpecialTextPolicy::kLiteral ? "literal" : "hf";
     d["byte_fallback"] = model_->tokenizer_options().byte_fallback;

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the reference fixtures (../shared/fixtures or $PAIRRM_FIXTURES) and loaded models."""
+"""Shared pytest fixtures: the reference fixtures (the repository's tests/fixtures, or $PAIRRM_FIXTURES) and loaded
+models."""
 import json
 import os
 import pathlib
@@ -8,7 +9,7 @@ import pytest
 import pairrm
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-FIXTURES = pathlib.Path(os.environ.get("PAIRRM_FIXTURES", REPO.parent / "shared" / "fixtures"))
+FIXTURES = pathlib.Path(os.environ.get("PAIRRM_FIXTURES") or REPO / "tests" / "fixtures")
 BUNDLED_TINY = REPO / "models" / "tiny"
 
 

@@ -36,4 +36,15 @@ struct Context::Impl {
   Workspace workspace;
 };
 
+namespace detail {
+// Internal access for the library's own tools and tests (the public header has no accessor).
+struct Access {
+  static const Model::Impl& impl(const Model& m) { return *m.impl_; }
+  static Context::Impl& impl(Context& c) { return *c.impl_; }
+};
+}  // namespace detail
+
+inline const Model::Impl& internals(const Model& m) { return detail::Access::impl(m); }
+inline Context::Impl& internals(Context& c) { return detail::Access::impl(c); }
+
 }  // namespace pairrm

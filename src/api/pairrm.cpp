@@ -6,6 +6,7 @@
 
 #include "api/model_impl.h"
 #include "io/mapped_file.h"
+#include "kernels/isa.h"
 #include "kernels/panel_gemm.h"
 #include "util/utf8.h"
 
@@ -17,9 +18,18 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const std::string& directory, const LoadOptions& options) {
+  const kernels::Isa isa = kernels::active_isa();  // first: a bad PAIRRM_ISA is reported before any work
   const std::string config_path = directory + "/config.json";
   if (!file_exists(config_path)) throw Error(config_path + ": missing (is '" + directory + "' a PairRM checkpoint directory?)");
   ModelConfig config = parse_model_config(read_text_file(config_path), config_path);
+  auto override_length = [](int asked, int& field, const char* name) {
+    if (asked == 0) return;
+    if (asked < 3 || asked > 8192)
+      throw Error(std::string(name) + " must be between 3 and 8192 tokens (got " + std::to_string(asked) + ")");
+    field = asked;
+  };
+  override_length(options.source_max_length, config.source_max_tokens, "source_max_length");
+  override_length(options.candidate_max_length, config.candidate_max_tokens, "candidate_max_length");
   Tokenizer tokenizer(directory, options.tokenizer);
   if (config.layout == "llm-blender-ranker") {
     // The original checkpoint's prefix ids are those its tokenizer added.
@@ -71,6 +81,8 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   info.parameter_count = impl->weights.parameter_count;
   info.precision = options.precision;
   info.bf16_attention = bf16_attention;
+  info.isa = kernels::isa_name(isa);
+  info.isa_choice = kernels::isa_choice();
   if (!impl->packed.empty()) info.gemm_kernel = impl->packed.front().ffn_in.kernel_name();
   for (const PackedLayer& p : impl->packed) {
     for (const auto* lin : {&p.out, &p.ffn_in, &p.ffn_out}) info.packed_weight_mb += lin->packed_bytes() / 1048576.0;
@@ -170,7 +182,7 @@ void Context::set_batch_limits(int max_rows, long max_tokens) {
 }
 
 std::vector<double> Context::logits(const std::vector<PairRow>& rows) {
-  const Model::Impl& m = impl_->model->impl();
+  const Model::Impl& m = internals(*impl_->model);
   const ModelConfig& c = m.config;
   for (size_t i = 0; i < rows.size(); ++i) {
     const PairRow& r = rows[i];

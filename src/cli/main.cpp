@@ -12,13 +12,11 @@
 #include "pairrm/pairrm.h"
 #include "pairrm/ranking.h"
 #include "hub/hub.h"
+#include "cli/bundled_model.h"
 #include "server/server.h"
 #include "tools/bench.h"
 #include "tools/init_random.h"
 
-#ifndef PAIRRM_DEFAULT_MODEL_DIR
-#define PAIRRM_DEFAULT_MODEL_DIR "models/tiny"
-#endif
 
 namespace {
 
@@ -38,7 +36,7 @@ struct ModelFlags {
   void add(CLI::App* app) {
     app->add_option("--model,-m", model,
                     "checkpoint directory or Hugging Face repo id org/name[@revision] (default: $PAIRRM_MODEL, else "
-                    "the bundled tiny model " PAIRRM_DEFAULT_MODEL_DIR ")");
+                    "the bundled tiny random-weight model, with a warning)");
     app->add_option("--threads,-t", threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
     app->add_option("--special-tokens", special_tokens,
                     "special/prefix token strings inside user text: literal (plain text, default) or hf (become "
@@ -70,7 +68,10 @@ struct ModelFlags {
     std::string m = model;
     if (m.empty())
       if (const char* env = std::getenv("PAIRRM_MODEL"); env && *env) m = env;
-    if (m.empty()) return PAIRRM_DEFAULT_MODEL_DIR;
+    if (m.empty()) {
+      pairrm::cli::warn_bundled_model();
+      return pairrm::cli::bundled_model_dir();
+    }
     return pairrm::hub::resolve_model(m);
   }
 
@@ -487,7 +488,7 @@ int main(int argc, char** argv) {
       return run_job(gen_flags, gen_io, *job, "generate-best-of-n", nullptr);
     }
     if (*init) {
-      if (rnd.tokenizer_dir.empty()) rnd.tokenizer_dir = PAIRRM_DEFAULT_MODEL_DIR;
+      if (rnd.tokenizer_dir.empty()) rnd.tokenizer_dir = pairrm::cli::bundled_model_dir();
       pairrm::write_random_checkpoint(rnd);
       std::cerr << "wrote " << rnd.out_dir << "\n";
       return 0;

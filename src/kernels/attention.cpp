@@ -1,4 +1,7 @@
-#include "kernels/attention.h"
+// DeBERTa's disentangled attention, compiled once per ISA level (kernels/isa.h) into the namespace
+// PAIRRM_ISA_NS: AVX-512 and AVX2 paths for the relative terms and the softmax, portable C++ for the generic
+// level; the products run on the same level's panel_gemm.
+#include "kernels/isa_kernels.h"
 
 #include <omp.h>
 
@@ -7,7 +10,7 @@
 #include <cstdint>
 #include <stdexcept>
 
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 // GCC 12's _mm512_reduce_* helpers trip -Wmaybe-uninitialized inside the header itself.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -16,7 +19,7 @@
 #include "kernels/bf16.h"
 #include "kernels/panel_gemm.h"
 
-namespace pairrm::kernels {
+namespace pairrm::kernels::PAIRRM_ISA_NS {
 namespace {
 
 // For the rows of one query block: row_b[j] += c2p[b, rr_b[j]] + p2cT[rr_b[j], j], rr_b = reversed + (L - 1 - i)
@@ -24,22 +27,29 @@ namespace {
 // rows of the block per tile, so the p2cT entries a tile reads stay in L1 (a query row walking all of p2c
 // once per row missed the cache on every key at 2048 tokens).
 //
-// rr is monotone with steps of 0 or 1, so a run of 16 keys is often one of two easy shapes (kind[k] for the
-// run starting at reversed[k]): constant (far keys, where the rel index is clamped: a broadcast of c2p and a
-// contiguous row of p2cT) or a unit staircase (the linear band |i - j| <= bucket/2: c2p read backwards).
-// Only the other runs gather. Every path adds the same two values in the same order: the same bits.
+// rr is monotone with steps of 0 or 1, so a run of kRun keys (one vector) is often one of two easy shapes
+// (kind[k] for the run starting at reversed[k]): constant (far keys, where the rel index is clamped: a
+// broadcast of c2p and a contiguous row of p2cT) or a unit staircase (the linear band |i - j| <= bucket/2:
+// c2p read backwards). Only the other runs gather. Every path adds the same two values in the same order:
+// the same bits.
 constexpr int kKeyTile = 64;
+#if defined(__AVX512F__)
+constexpr int kRun = 16;
+#else
+constexpr int kRun = 8;
+#endif
 enum RunKind : unsigned char { kGather = 0, kConstant = 1, kStaircase = 2 };
 
 void classify_runs(const int* reversed, int count, unsigned char* kind) {
+  constexpr int last = kRun - 1;
   for (int k = 0; k < count; ++k) {
     kind[k] = kGather;
-    if (k + 15 >= count) continue;
-    if (reversed[k] == reversed[k + 15]) {
+    if (k + last >= count) continue;
+    if (reversed[k] == reversed[k + last]) {
       kind[k] = kConstant;  // monotone: equal ends, equal throughout
-    } else if (reversed[k] - reversed[k + 15] == 15) {
+    } else if (reversed[k] - reversed[k + last] == last) {
       bool unit = true;
-      for (int t = 0; t < 15 && unit; ++t) unit = reversed[k + t] - reversed[k + t + 1] == 1;
+      for (int t = 0; t < last && unit; ++t) unit = reversed[k + t] - reversed[k + t + 1] == 1;
       if (unit) kind[k] = kStaircase;
     }
   }
@@ -133,6 +143,111 @@ void softmax_row(float* row, int L, uint16_t* out) {
     const __mmask16 m = tail_mask(L - j);
     store_bf16(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), inv), out + j, m);
   }
+  if (L % 2) out[L] = 0;
+}
+#elif defined(__AVX2__)
+inline __m256i tail_mask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The AVX-512 path's runs, 8 keys at a time (kRun = 8).
+void add_relative_terms(float* scores, int L, int rows, int i0, const int* reversed, const unsigned char* kind,
+                        const float* c2p, const float* p2c_t, int width, bool c2p_on, bool p2c_on) {
+  if (!c2p_on && !p2c_on) return;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i backwards = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+  const __m256i vL = _mm256_set1_epi32(L);
+  for (int j0 = 0; j0 < L; j0 += kKeyTile) {
+    const int j1 = std::min(L, j0 + kKeyTile);
+    for (int b = 0; b < rows; ++b) {
+      float* row = scores + static_cast<long>(b) * L;
+      const int first = L - 1 - (i0 + b);  // rr_b[j] = reversed[first + j]
+      const int* rr = reversed + first;
+      const float* c2p_row = c2p + static_cast<long>(b) * width;
+      for (int j = j0; j < j1; j += 8) {
+        const bool full = j1 - j >= 8;
+        const __m256i m = tail_mask(j1 - j);
+        __m256 v = _mm256_maskload_ps(row + j, m);
+        const int run = full ? kind[first + j] : static_cast<int>(kGather);
+        if (run == kConstant) {
+          if (c2p_on) v = _mm256_add_ps(v, _mm256_set1_ps(c2p_row[rr[j]]));
+          if (p2c_on) v = _mm256_add_ps(v, _mm256_loadu_ps(p2c_t + static_cast<long>(rr[j]) * L + j));
+          _mm256_storeu_ps(row + j, v);
+          continue;
+        }
+        const __m256i idx = _mm256_maskload_epi32(rr + j, m);
+        const __m256 mf = _mm256_castsi256_ps(m);
+        if (c2p_on) {
+          const __m256 c = run == kStaircase
+                               ? _mm256_permutevar8x32_ps(_mm256_loadu_ps(c2p_row + rr[j] - 7), backwards)
+                               : _mm256_mask_i32gather_ps(_mm256_setzero_ps(), c2p_row, idx, mf, 4);
+          v = _mm256_add_ps(v, c);
+        }
+        if (p2c_on) {
+          const __m256i at = _mm256_add_epi32(_mm256_mullo_epi32(idx, vL), _mm256_add_epi32(_mm256_set1_epi32(j), lane));
+          v = _mm256_add_ps(v, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p2c_t, at, mf, 4));
+        }
+        _mm256_maskstore_ps(row + j, m, v);
+      }
+    }
+  }
+}
+
+// exp(x) for x <= 0 to ~2 ulp, as the AVX-512 path: x = n·ln2 + r, degree-6 Taylor polynomial, times 2^n
+// built in the exponent bits (x >= -87 keeps 2^n normal).
+inline __m256 exp_ps(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);  // ln2 split in two parts
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  __m256 p = _mm256_set1_ps(1.f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
+}
+
+inline float reduce_max(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+inline float reduce_add(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+void softmax_row(float* row, int L, uint16_t* out) {
+  const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
+  __m256 vmax = minus_inf;
+  for (int j = 0; j < L; j += 8) {
+    const __m256i m = tail_mask(L - j);
+    vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(minus_inf, _mm256_maskload_ps(row + j, m), _mm256_castsi256_ps(m)));
+  }
+  const __m256 mx = _mm256_set1_ps(reduce_max(vmax));
+  __m256 vsum = _mm256_setzero_ps();
+  for (int j = 0; j < L; j += 8) {
+    const __m256i m = tail_mask(L - j);
+    const __m256 e = _mm256_and_ps(exp_ps(_mm256_sub_ps(_mm256_maskload_ps(row + j, m), mx)), _mm256_castsi256_ps(m));
+    _mm256_maskstore_ps(row + j, m, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  const __m256 inv = _mm256_set1_ps(1.f / reduce_add(vsum));
+  for (int j = 0; j < L; j += 8) {
+    const __m256i m = tail_mask(L - j);
+    _mm256_maskstore_ps(row + j, m, _mm256_mul_ps(_mm256_maskload_ps(row + j, m), inv));
+  }
+  if (!out) return;
+  for (int j = 0; j < L; ++j) out[j] = float_to_bf16(row[j]);
   if (L % 2) out[L] = 0;
 }
 #else
@@ -290,4 +405,4 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
   }
 }
 
-}  // namespace pairrm::kernels
+}  // namespace pairrm::kernels::PAIRRM_ISA_NS

@@ -1,8 +1,9 @@
-#include "kernels/elementwise.h"
+// Compiled once per ISA level (kernels/isa.h) into the namespace PAIRRM_ISA_NS.
+#include "kernels/isa_kernels.h"
 
 #include <cmath>
 
-namespace pairrm::kernels {
+namespace pairrm::kernels::PAIRRM_ISA_NS {
 
 void layer_norm(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps) {
 #pragma omp parallel for schedule(static)
@@ -23,4 +24,4 @@ void layer_norm(const float* x, float* y, int rows, int n, const float* gamma, c
   }
 }
 
-}  // namespace pairrm::kernels
+}  // namespace pairrm::kernels::PAIRRM_ISA_NS

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/bf16.h"
 #include "kernels/gemm.h"
+#include "kernels/isa.h"
 #include "pairrm/pairrm.h"
 
 namespace pairrm::kernels {
@@ -43,6 +45,28 @@ void run(const std::string& what, const std::function<void()>& f) {
   }
 }
 
+// Whether oneDNN has a matmul for these types on this CPU (it throws "could not create a primitive
+// descriptor" where it has none, e.g. bf16 without AVX-512).
+bool has_native_kernel(int K, int nc, dnnl::memory::data_type sdt, dnnl::memory::data_type wdt,
+                       dnnl::memory::data_type ddt) {
+  try {
+    const dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(memory::desc({64, K}, sdt, tag::ab), memory::desc({K, nc}, wdt, tag::any),
+                           memory::desc({64, nc}, ddt, tag::ab)),
+        engine());
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+// oneDNN's int8 matmul sums exactly only with VNNI dot products (or AMX). Without them (AVX2, AVX-512 before
+// Cascade Lake) it multiplies with vpmaddubsw, whose pairwise int16 sums saturate on full-range int8 data:
+// measured here (AVX2, oneDNN 2.6 "gemm:jit") errors of 8 on outputs of order 10. Those CPUs run the
+// emulated path, which is exact. Follows the active ISA level, so a forced lower level (which also caps
+// oneDNN) never takes the saturating kernel.
+bool int8_dot_exact() { return active_isa() >= Isa::kAvx512Bf16; }
+
 }  // namespace
 
 // bf16/int8: the weights of each column chunk packed on their own, so a chunk is one oneDNN matmul.
@@ -53,6 +77,14 @@ struct PackedLinear::State {
   std::vector<memory::desc> chunk_desc;
   std::vector<float> bias;             // [N]
   std::vector<float> w_scale;          // int8: per output channel
+  // Where this CPU has no oneDNN kernel for the precision (oneDNN 2.6: bf16 matmul needs AVX-512, int8
+  // matmul AVX-512 or AVX-VNNI), the same arithmetic through fp32 sgemm: `widened` holds the rounded
+  // weights as floats ([N, K]: bf16 values, or int8 values with w_scale), and the activations are rounded
+  // the same way per call. bf16 products are exact in fp32, so this is a bf16 GEMM with fp32 accumulation;
+  // int8 sums are exact integers up to 2^24 (|q·q| <= 16129: exact for K <= 1040, within 2^-24 relative
+  // beyond). It costs fp32 memory and fp32 speed: a fallback that keeps every precision working.
+  bool emulated = false;
+  std::vector<float> widened;
 };
 
 PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Precision p) : n_(N), k_(K) {
@@ -86,6 +118,14 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
       src = q8.data();
     }
     const size_t elem = p == Precision::kBF16 ? 2 : 1;
+    if (!has_native_kernel(K, std::min(kColumnChunk, N), sdt, wdt, ddt) || (p == Precision::kInt8 && !int8_dot_exact())) {
+      s->emulated = true;
+      s->widened.resize(static_cast<size_t>(N) * K);
+      const long count = static_cast<long>(s->widened.size());
+#pragma omp parallel for schedule(static)
+      for (long i = 0; i < count; ++i) s->widened[i] = p == Precision::kBF16 ? bf16_to_float(b16[i]) : q8[i];
+      return;
+    }
     dnnl::stream stream(engine());
     for (int c = 0; c < column_chunks(N); ++c) {
       const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
@@ -108,6 +148,7 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
 
 size_t PackedLinear::packed_bytes() const {
   size_t bytes = 0;
+  if (s_ && s_->emulated) return s_->widened.size() * sizeof(float);
   if (s_)
     for (const auto& d : s_->chunk_desc) bytes += d.get_size();
   return bytes;
@@ -132,6 +173,7 @@ void store_rows(const float* in, int M, int n, float* out, int ldo, bool accumul
 std::string PackedLinear::kernel_name() const {
   if (!s_) return "";
   if (s_->raw) return "oneDNN sgemm";
+  if (s_->emulated) return std::string("oneDNN sgemm on ") + precision_name(s_->precision) + "-rounded values (no native kernel on this CPU)";
   std::string name;
   run("kernel lookup", [&] {
     const int nc = std::min(kColumnChunk, n_);
@@ -165,6 +207,7 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
     });
     return;
   }
+  if (s.emulated) return forward_emulated(A, M, C, e, scratch, ldc, threads);
   // The activations converted once (row by row: the same for any thread count), then one matmul per chunk.
   const void* a_ptr = nullptr;
   if (s.precision == Precision::kBF16) {
@@ -227,6 +270,43 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
         store_rows(out, M, nc, C + n0, ldc, false);
       }
     });
+  });
+}
+
+void PackedLinear::forward_emulated(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc,
+                                    int threads) const {
+  const State& s = *s_;
+  const int N = n_, K = k_;
+  const bool int8 = s.precision == Precision::kInt8;
+  // The activations rounded as the native path rounds them, kept as floats.
+  scratch.a_wide.resize(static_cast<size_t>(M) * K);
+  float* a = scratch.a_wide.data();
+  if (int8) {
+    scratch.a_s8.resize(static_cast<size_t>(M) * K);
+    scratch.a_scale.resize(M);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int m = 0; m < M; ++m) {
+      int8_t* q = scratch.a_s8.data() + static_cast<size_t>(m) * K;
+      scratch.a_scale[m] = quantize_row(A + static_cast<size_t>(m) * K, K, q);
+      for (int k = 0; k < K; ++k) a[static_cast<size_t>(m) * K + k] = q[k];
+    }
+  } else {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long i = 0; i < static_cast<long>(M) * K; ++i) a[i] = bf16_to_float(float_to_bf16(A[i]));
+  }
+  for_each_chunk(column_chunks(N), threads, [&](int c) {
+    const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
+    float* out = scratch.chunk_out.data() + static_cast<size_t>(c) * M * kColumnChunk;
+    const dnnl_status_t st =
+        dnnl_sgemm('N', 'T', M, nc, K, 1.f, a, K, s.widened.data() + static_cast<size_t>(n0) * K, K, 0.f, out, nc);
+    if (st != dnnl_success) throw Error("oneDNN sgemm failed in linear (status " + std::to_string(st) + ")");
+    for (int m = 0; m < M; ++m) {
+      float* row = out + static_cast<size_t>(m) * nc;
+      const float sa = int8 ? scratch.a_scale[m] : 1.f;
+      for (int n = 0; n < nc; ++n) row[n] = (int8 ? row[n] * sa * s.w_scale[n0 + n] : row[n]) + s.bias[n0 + n];
+    }
+    if (e == Epilogue::kGelu) gelu(out, static_cast<long>(M) * nc);
+    store_rows(out, M, nc, C + n0, ldc, e == Epilogue::kAccumulate);
   });
 }
 

@@ -27,6 +27,7 @@ struct LinearScratch {
   std::vector<int8_t> a_s8;
   std::vector<float> a_scale;
   std::vector<int32_t> acc;
+  std::vector<float> a_wide;  // emulated bf16/int8: the rounded activations as floats
 };
 
 class PackedLinear {
@@ -51,6 +52,8 @@ class PackedLinear {
   std::string kernel_name() const;
 
  private:
+  void forward_emulated(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc,
+                        int threads) const;
   struct State;
   std::shared_ptr<const State> s_;
   int n_ = 0, k_ = 0;

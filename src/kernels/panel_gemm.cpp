@@ -1,86 +1,23 @@
-#include "kernels/panel_gemm.h"
-
-#include "kernels/bf16.h"
+// The attention's matrix products on packed panels, compiled once per ISA level (kernels/isa.h) into the
+// namespace PAIRRM_ISA_NS. AVX-512 and AVX2 micro-kernels, and a scalar loop that gives the same bits (the same
+// fused multiply-adds in the same order) for the generic level and for unaligned panels.
+#include "kernels/isa_kernels.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__)
+#include "kernels/bf16.h"
+#include "kernels/panel_gemm.h"
+
+#if defined(__AVX2__)
 #include <immintrin.h>
 // GCC 12's shift and narrowing intrinsics trip -Wmaybe-uninitialized inside the header itself.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-namespace pairrm::kernels {
-
-long packed_panels_floats(int N, int K) {
-  const long panels = (N + kPanelWidth - 1) / kPanelWidth;
-  return panels * K * kPanelWidth;
-}
-
-void pack_transposed(const float* src, int ld, int N, int K, float* packed) {
-  for (int p = 0; p * kPanelWidth < N; ++p) {
-    float* panel = packed + static_cast<long>(p) * K * kPanelWidth;
-    const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
-    if (cols < kPanelWidth) std::memset(panel, 0, sizeof(float) * K * kPanelWidth);
-    for (int c = 0; c < cols; ++c) {
-      const float* row = src + static_cast<long>(n0 + c) * ld;
-      for (int k = 0; k < K; ++k) panel[k * kPanelWidth + c] = row[k];
-    }
-  }
-}
-
-void pack_plain(const float* src, int ld, int K, int N, float* packed) {
-  for (int p = 0; p * kPanelWidth < N; ++p) {
-    float* panel = packed + static_cast<long>(p) * K * kPanelWidth;
-    const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
-    for (int k = 0; k < K; ++k) {
-      float* dst = panel + static_cast<long>(k) * kPanelWidth;
-      std::memcpy(dst, src + static_cast<long>(k) * ld + n0, sizeof(float) * cols);
-      if (cols < kPanelWidth) std::memset(dst + cols, 0, sizeof(float) * (kPanelWidth - cols));
-    }
-  }
-}
-
-bool bf16_products_pay() {
-#if defined(__AVX512BF16__)
-  return __builtin_cpu_is("amd") && __builtin_cpu_supports("avx512bf16");
-#else
-  return false;
-#endif
-}
-
-long packed_panels_bf16(int N, int K) {
-  const long panels = (N + kPanelWidth - 1) / kPanelWidth;
-  return panels * ((K + 1) / 2) * 2 * kPanelWidth;
-}
-
-namespace {
-
-// B[k][n] = at(n, k) into bf16 panels: element (k, c) of a panel sits at (k / 2)·64 + 2c + k % 2.
-template <class At>
-void pack_bf16(int N, int K, uint16_t* packed, At at) {
-  const long pairs = (K + 1) / 2;
-  for (int p = 0; p * kPanelWidth < N; ++p) {
-    uint16_t* panel = packed + static_cast<long>(p) * pairs * 2 * kPanelWidth;
-    const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
-    if (cols < kPanelWidth || K % 2) std::memset(panel, 0, sizeof(uint16_t) * pairs * 2 * kPanelWidth);
-    for (int c = 0; c < cols; ++c)
-      for (int k = 0; k < K; ++k) panel[static_cast<long>(k / 2) * 2 * kPanelWidth + 2 * c + k % 2] = float_to_bf16(at(n0 + c, k));
-  }
-}
-
-}  // namespace
-
-void pack_transposed_bf16(const float* src, int ld, int N, int K, uint16_t* packed) {
-  pack_bf16(N, K, packed, [&](int n, int k) { return src[static_cast<long>(n) * ld + k]; });
-}
-
-void pack_plain_bf16(const float* src, int ld, int K, int N, uint16_t* packed) {
-  pack_bf16(N, K, packed, [&](int n, int k) { return src[static_cast<long>(k) * ld + n]; });
-}
+namespace pairrm::kernels::PAIRRM_ISA_NS {
 
 void rows_to_bf16(const float* src, int ld, int rows, int K, uint16_t* dst, int ldd) {
   for (int r = 0; r < rows; ++r) {
@@ -130,6 +67,47 @@ constexpr Kernel kKernels[kMaxRows + 1] = {nullptr,          micro_kernel<1>,  m
                                            micro_kernel<4>,  micro_kernel<5>,  micro_kernel<6>, micro_kernel<7>,
                                            micro_kernel<8>,  micro_kernel<9>,  micro_kernel<10>, micro_kernel<11>,
                                            micro_kernel<12>};
+#elif defined(__AVX2__)
+// AVX2 has 16 ymm registers: MR rows × 16 columns (half a panel) take 2·MR accumulators, two panel loads
+// and one broadcast, so 6 rows fill the file (the classic 6×16 kernel).
+template <int MR>
+inline void micro_kernel(const float* A, int lda, const float* half_panel, float* C, int ldc, int K, float alpha,
+                         __m256i m0, __m256i m1, bool full) {
+  __m256 acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  for (int k = 0; k < K; ++k) {
+    const __m256 b0 = _mm256_load_ps(half_panel + k * kPanelWidth);
+    const __m256 b1 = _mm256_load_ps(half_panel + k * kPanelWidth + 8);
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + static_cast<long>(r) * lda + k);
+      acc0[r] = _mm256_fmadd_ps(a, b0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(a, b1, acc1[r]);
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha);
+  for (int r = 0; r < MR; ++r) {
+    float* c = C + static_cast<long>(r) * ldc;
+    if (full) {
+      _mm256_storeu_ps(c, _mm256_mul_ps(acc0[r], va));
+      _mm256_storeu_ps(c + 8, _mm256_mul_ps(acc1[r], va));
+    } else {
+      _mm256_maskstore_ps(c, m0, _mm256_mul_ps(acc0[r], va));
+      _mm256_maskstore_ps(c + 8, m1, _mm256_mul_ps(acc1[r], va));
+    }
+  }
+}
+
+using Kernel = void (*)(const float*, int, const float*, float*, int, int, float, __m256i, __m256i, bool);
+constexpr int kMaxRows = 6;
+constexpr Kernel kKernels[kMaxRows + 1] = {nullptr,         micro_kernel<1>, micro_kernel<2>, micro_kernel<3>,
+                                           micro_kernel<4>, micro_kernel<5>, micro_kernel<6>};
+
+// Lane masks for the first `cols` (0..16) of 16 columns, as two 8-lane halves.
+inline void half_masks(int cols, __m256i& m0, __m256i& m1) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+  m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
+}
 #endif
 
 #if defined(__AVX512BF16__)
@@ -200,10 +178,13 @@ void panel_gemm_bf16(const uint16_t* A, int lda, const uint16_t* packed_b, float
       const uint16_t* panel = packed_b + static_cast<long>(n / kPanelWidth) * pairs * 2 * kPanelWidth + 2 * (n % kPanelWidth);
       const uint16_t* a = A + static_cast<long>(i) * lda;
       float sum = 0;
-      for (int p = 0; p < pairs; ++p) {
-        const uint16_t* b = panel + static_cast<long>(p) * 2 * kPanelWidth;
-        sum = std::fma(bf16_to_float(a[2 * p + 1]), bf16_to_float(b[1]), sum);
-        sum = std::fma(bf16_to_float(a[2 * p]), bf16_to_float(b[0]), sum);
+      // In vdpbf16ps's order: k = 2p + 1, then k = 2p. A product of two bf16 values is exact in fp32, so
+      // multiply-then-add rounds once, as an FMA does: the same bits without an FMA instruction (generic).
+      // One add per iteration on purpose: GCC 12 at -O3 vectorises the two-add form of this loop (a
+      // "reduction chain") into wrong sums (caught by PanelGemmBf16 on the scalar path).
+      for (int k = 0; k < 2 * pairs; ++k) {
+        const int p = k / 2, half = 1 - k % 2;
+        sum += bf16_to_float(a[2 * p + half]) * bf16_to_float(panel[static_cast<long>(p) * 2 * kPanelWidth + half]);
       }
       C[static_cast<long>(i) * ldc + n] = sum * alpha;
     }
@@ -226,15 +207,39 @@ void panel_gemm(const float* A, int lda, const float* packed_b, float* C, int ld
     }
     return;
   }
+#elif defined(__AVX2__)
+  // _mm256_load_ps needs 32-byte half panels: a 64-byte aligned base gives them (as for AVX-512).
+  if (reinterpret_cast<uintptr_t>(packed_b) % 64 == 0) {
+    for (int n0 = 0; n0 < N; n0 += kPanelWidth / 2) {
+      const int cols = std::min(kPanelWidth / 2, N - n0);
+      __m256i m0, m1;
+      half_masks(cols, m0, m1);
+      const float* half_panel = packed_b + static_cast<long>(n0 / kPanelWidth) * K * kPanelWidth + n0 % kPanelWidth;
+      for (int i = 0; i < M; i += kMaxRows) {
+        const int rows = std::min(kMaxRows, M - i);
+        kKernels[rows](A + static_cast<long>(i) * lda, lda, half_panel, C + static_cast<long>(i) * ldc + n0, ldc, K,
+                       alpha, m0, m1, cols == kPanelWidth / 2);
+      }
+    }
+    return;
+  }
 #endif
-  // The same fused multiply-adds in the same order as the vector kernel: the same bits on every path.
+  // The same fused multiply-adds in the same order as the vector kernels: the same bits on every path of a
+  // level. The generic level has no FMA instruction (std::fma would be a software routine, ~100x slower), so
+  // there it multiplies and adds: its own bits, as deterministic.
   for (int i = 0; i < M; ++i)
     for (int n = 0; n < N; ++n) {
       const float* panel = packed_b + static_cast<long>(n / kPanelWidth) * K * kPanelWidth + n % kPanelWidth;
       float sum = 0;
-      for (int k = 0; k < K; ++k) sum = std::fma(A[static_cast<long>(i) * lda + k], panel[k * kPanelWidth], sum);
+      for (int k = 0; k < K; ++k) {
+#if defined(__FMA__)
+        sum = std::fma(A[static_cast<long>(i) * lda + k], panel[k * kPanelWidth], sum);
+#else
+        sum += A[static_cast<long>(i) * lda + k] * panel[k * kPanelWidth];
+#endif
+      }
       C[static_cast<long>(i) * ldc + n] = sum * alpha;
     }
 }
 
-}  // namespace pairrm::kernels
+}  // namespace pairrm::kernels::PAIRRM_ISA_NS

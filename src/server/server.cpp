@@ -130,6 +130,8 @@ class Service {
           {"parameter_count", i.parameter_count}}},
         {"precision", precision_name(i.precision)},
         {"attention_products", i.bf16_attention ? "bf16" : "fp32"},
+        {"isa", i.isa},
+        {"isa_choice", i.isa_choice},
         {"gemm_kernel", i.gemm_kernel},
         {"special_tokens",
          model_->tokenizer_options().special_text == SpecialTextPolicy::kLiteral ? "literal" : "hf"},

@@ -69,7 +69,7 @@ void run_bench(const BenchOptions& o) {
   const double t0 = now_s();
   auto model = Model::load(o.model_dir, o.load);
   const double load_s = now_s() - t0;
-  const ModelConfig& c = model->impl().config;
+  const ModelConfig& c = internals(*model).config;
   Context ctx(model, o.threads);
 
   std::mt19937 rng(1234);
@@ -88,7 +88,7 @@ void run_bench(const BenchOptions& o) {
   }
 
   ctx.logits({rows.front()});  // warm-up: workspace, page-in of the weights, library initialisation
-  Profile& prof = ctx.impl().workspace.profile;
+  Profile& prof = internals(ctx).workspace.profile;
   prof = Profile{};
   prof.enabled = true;
   const double t1 = now_s();
@@ -102,6 +102,8 @@ void run_bench(const BenchOptions& o) {
       {"model", o.model_dir},
       {"precision", pairrm::precision_name(o.load.precision)},
       {"attention_products", model->info().bf16_attention ? "bf16" : "fp32"},
+      {"isa", model->info().isa},
+      {"isa_choice", model->info().isa_choice},
       {"gemm_kernel", model->info().gemm_kernel},
       {"threads", ctx.threads()},
       {"pairs", pairs},
@@ -127,6 +129,7 @@ void run_bench(const BenchOptions& o) {
   std::printf("precision      %s (attention products %s), %d threads\n", pairrm::precision_name(o.load.precision),
               model->info().bf16_attention ? "bf16" : "fp32", ctx.threads());
   std::printf("gemm kernel    %s\n", model->info().gemm_kernel.c_str());
+  std::printf("isa            %s (%s)\n", model->info().isa.c_str(), model->info().isa_choice.c_str());
   std::printf("pairs          %d x %s tokens\n", pairs, o.mixed ? "100..1000" : std::to_string(rows.front().ids.size()).c_str());
   std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,
               pairs / run_s, tokens / run_s);
@@ -144,7 +147,7 @@ namespace pairrm {
 void run_accuracy(const AccuracyOptions& o) {
   LoadOptions load;
   auto reference = Model::load(o.model_dir, load);
-  const ModelConfig& c = reference->impl().config;
+  const ModelConfig& c = internals(*reference).config;
   std::mt19937 rng(static_cast<uint32_t>(o.seed));
   std::uniform_int_distribution<int> len(o.min_tokens, o.max_tokens);
   std::vector<PairRow> rows;
@@ -178,6 +181,7 @@ void run_accuracy(const AccuracyOptions& o) {
         {"median_abs_error", err[err.size() / 2]},
         {"sign_agreement", static_cast<double>(agree) / got.size()},
         {"attention_products", model->info().bf16_attention ? "bf16" : "fp32"},
+        {"isa", model->info().isa},
         {"seconds", now_s() - t1}};
   }
   std::printf("%s\n", report.dump(2).c_str());

@@ -1,0 +1,9 @@
+// One ISA level's table (compiled once per level, like the kernels it lists).
+#include "kernels/isa_kernels.h"
+
+namespace pairrm::kernels::PAIRRM_ISA_NS {
+
+const KernelTable table = {PAIRRM_ISA_LEVEL, panel_gemm, panel_gemm_bf16, rows_to_bf16, disentangled_attention,
+                           layer_norm, attention_scratch_floats, attention_shared_floats};
+
+}  // namespace pairrm::kernels::PAIRRM_ISA_NS
