@@ -30,6 +30,19 @@ inline nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(ss.str());
 }
 
+// parent[key], which must be a non-empty array: a renamed or emptied fixture key fails the test instead of
+// letting a loop over it pass on zero iterations.
+inline nlohmann::json entries(const nlohmann::json& parent, const std::string& key) {
+  const nlohmann::json& v = parent.at(key);
+  if (!v.is_array() || v.empty()) throw std::runtime_error("fixture key '" + key + "' is not a non-empty array");
+  return v;
+}
+
+// text_cases.json's values for one model (models.<name>), which must exist.
+inline nlohmann::json model_text_cases(const std::string& model) {
+  return read_json(fixtures_dir() + "/text_cases.json").at("models").at(model);
+}
+
 // Models are loaded once per process and shared, as the library intends.
 inline std::shared_ptr<const Model> shared_model(const std::string& name, SpecialTextPolicy policy = SpecialTextPolicy::kLiteral) {
   static std::map<std::pair<std::string, int>, std::shared_ptr<const Model>> cache;
@@ -53,7 +66,7 @@ struct FixtureCase {
 inline std::vector<FixtureCase> fixture_cases(const std::string& model) {
   const auto e = read_json(model_dir(model) + "/expected.json");
   std::vector<FixtureCase> out;
-  for (const auto& c : e["cases"]) {
+  for (const auto& c : entries(e, "cases")) {
     FixtureCase k;
     const int len = c["length"];
     const auto ids = c["input_ids"].get<std::vector<int32_t>>();

@@ -10,7 +10,8 @@ as several repos in the hub's URL scheme with real HTTP semantics.
 
 Repos: test-org/tiny (public); test-org/gated (401 without "Authorization: Bearer good-token");
 test-org/cut (the first GET of the blob stops half way and drops the connection); test-org/corrupt (the
-blob's bytes do not match its sha256); test-org/partial (no tokenizer_config.json: an optional file).
+blob's bytes do not match its sha256); test-org/partial (no tokenizer_config.json: an optional file);
+test-org/opaque-etag (small files' ETags are not digests, as a proxy or CDN may send: nothing to verify with).
 Prints "port N" on stdout once listening.
 """
 import hashlib
@@ -84,7 +85,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def resolve(self, repo, revision, name):
         hub = self.server.hub
-        if repo not in ("tiny", "gated", "cut", "corrupt", "partial"):
+        if repo not in ("tiny", "gated", "cut", "corrupt", "partial", "opaque-etag"):
             return self.send(404, b"Repository not found", {"X-Error-Code": "RepoNotFound"})
         if repo == "gated" and self.headers.get("Authorization") != "Bearer good-token":
             return self.send(401, b"Access to this repo is restricted", {"X-Error-Code": "GatedRepo"})
@@ -101,7 +102,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = f["data"]
         self.send_response(200)
         self.send_header("X-Repo-Commit", COMMIT)
-        self.send_header("ETag", '"%s"' % f["git"])
+        self.send_header("ETag", '"v1-%d"' % len(body) if repo == "opaque-etag" else '"%s"' % f["git"])
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

@@ -11,6 +11,7 @@ Prompts that contain these words misbehave:
   flaky-500   the first 2 requests get 500
   always-503  every request gets 503
   bad-request every request gets 400 {"error": {"message": "prompt too long"}}
+  key-revoked every request gets 401 (a key revoked in the middle of a run)
   no-text     choices whose message content is null
 Prints "port N" on stdout once listening.
 """
@@ -96,6 +97,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 503, {"error": {"message": "overloaded"}}, ()
         if "bad-request" in prompt:
             return 400, {"error": {"message": "prompt too long"}}, ()
+        if "key-revoked" in prompt:
+            return 401, {"error": {"message": "Incorrect API key provided"}}, ()
         n = 1 if st.args.ignore_n else int(body.get("n", 1))
         with st.lock:
             first = st.delivered.get(prompt, 0)

@@ -163,3 +163,29 @@ TEST(Cli, ForcedIsaIsReportedOrRefused) {
 
 }  // namespace
 }  // namespace pairrm
+
+namespace pairrm {
+namespace {
+
+// --source-max-length / --candidate-max-length reach the model: the CLI's logit equals the C++ API's with
+// the same LoadOptions, and differs from the default truncation on texts longer than the limits.
+TEST(Cli, TruncationLengthFlagsMatchTheApi) {
+  const std::string source(400, 'x'), a = "the first answer is long enough to be cut " + std::string(200, 'y'),
+                    b = "short";
+  LoadOptions o;
+  o.source_max_length = 16;
+  o.candidate_max_length = 12;
+  Context ctx(Model::load(test::model_dir("tiny"), o), 1);
+  const auto want = ctx.compare({{source, a, b}}, CompareMode::kAB).at(0).logit_ab;
+  Context plain(test::shared_model("tiny"), 1);
+  const auto untruncated = plain.compare({{source, a, b}}, CompareMode::kAB).at(0).logit_ab;
+  ASSERT_NE(want, untruncated);  // the limits bite on these texts
+  const test::CliResult r = test::run("compare -q --json --mode ab --source-max-length 16 --candidate-max-length 12 --source '" +
+                                      source + "' --a '" + a + "' --b '" + b + "'" + kModel);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NEAR(nlohmann::json::parse(r.out)["logit_ab"].get<double>(), want, 1e-12);
+  EXPECT_NE(test::run("compare -q --source-max-length 2 --source a --a b --b c" + kModel).status, 0);
+}
+
+}  // namespace
+}  // namespace pairrm

@@ -27,12 +27,12 @@ std::string slurp(const std::string& path) {
 class CliApi : public ::testing::TestWithParam<std::string> {
  protected:
   std::string model() const { return " -q --model " + test::model_dir(GetParam()); }
-  json cases() const { return test::read_json(test::fixtures_dir() + "/text_cases.json")["models"][GetParam()]; }
+  json cases() const { return test::model_text_cases(GetParam()); }
 };
 
 TEST_P(CliApi, RankAndRankWithRefLongest) {
   std::string input;
-  const auto rc = cases()["rank_cases"];
+  const auto rc = test::entries(cases(), "rank_cases");
   for (size_t k = 0; k < rc.size(); ++k)
     input += json({{"id", k}, {"source", rc[k]["source"]}, {"candidates", rc[k]["candidates"]}}).dump() + "\n";
   const auto plain = run("rank --input -" + model(), input);
@@ -45,19 +45,19 @@ TEST_P(CliApi, RankAndRankWithRefLongest) {
   for (size_t k = 0; k < rc.size(); ++k) {
     EXPECT_EQ(p[k]["id"], k);
     EXPECT_EQ(p[k]["ranks"], rc[k]["ranks"]);
-    for (size_t i = 0; i < rc[k]["scores"].size(); ++i)
+    for (size_t i = 0; i < test::entries(rc[k], "scores").size(); ++i)
       EXPECT_NEAR(p[k]["scores"][i].get<double>(), rc[k]["scores"][i].get<double>(), 1e-4);
     const auto& want = rc[k]["rank_with_ref_longest"];
     EXPECT_EQ(r[k]["reference"], want["reference"]);
     EXPECT_EQ(r[k]["ranks"], want["ranks"]);
-    for (size_t i = 0; i < want["scores"].size(); ++i)
+    for (size_t i = 0; i < test::entries(want, "scores").size(); ++i)
       EXPECT_NEAR(r[k]["scores"][i].get<double>(), want["scores"][i].get<double>(), 2e-4);
   }
 }
 
 TEST_P(CliApi, CompareConversations) {
   const json all = cases();  // the loop must not range over a part of a temporary
-  for (const auto& c : all["conversation_cases"]) {
+  for (const auto& c : test::entries(all, "conversation_cases")) {
     const json line = {{"id", "conv"}, {"conversation_a", c["conversation_a"]}, {"conversation_b", c["conversation_b"]}};
     const auto out = lines(run("compare-conversations --input -" + model(), line.dump() + "\n").out);
     ASSERT_EQ(out.size(), 1u);
@@ -71,7 +71,7 @@ TEST_P(CliApi, CompareConversations) {
 TEST_P(CliApi, CompareModes) {
   const auto t = test::read_json(test::fixtures_dir() + "/text_cases.json");
   const auto& rows = t["pair_rows"];
-  const auto modes = cases()["compare_modes"];
+  const auto modes = test::entries(cases(), "compare_modes");
   std::string input;
   for (const auto& m : modes) {
     const auto& r = rows[m["row"].get<size_t>()];
@@ -253,11 +253,32 @@ TEST(CliApiResume, TruncatedOutputIsCompletedExactly) {
     ASSERT_EQ(run("rank --resume --input " + in_path + " --output " + out_path + kTiny).status, 0) << cut;
     EXPECT_EQ(slurp(out_path), full) << "cut at " << cut;
   }
-  // An output that does not belong to this input is refused, not appended to.
-  std::ofstream(out_path, std::ios::trunc) << R"({"id": "other", "scores": [], "ranks": []})" "\n";
+  // An output that does not belong to this input is refused, not appended to, and left byte for byte as it
+  // was: its partial last line too (it was cut before the check, once).
+  const std::string foreign = R"({"id": "other", "scores": [], "ranks": []})" "\n" R"({"id": "other2", "sco)";
+  std::ofstream(out_path, std::ios::trunc) << foreign;
   EXPECT_EQ(run("rank --resume --input " + in_path + " --output " + out_path + kTiny).status, 1);
+  EXPECT_EQ(slurp(out_path), foreign);
   std::filesystem::remove(in_path);
   std::filesystem::remove(out_path);
+}
+
+// --output naming the input (or a link to it) is refused before anything is written: the input survives.
+TEST(CliApiErrors, OutputOverTheInputIsRefused) {
+  const std::string in_path = temp_path("same_in.jsonl"), link = temp_path("same_link.jsonl");
+  const std::string input = rank_input(3);
+  std::ofstream(in_path) << input;
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink(in_path, link);
+  for (const std::string& out : {in_path, link}) {
+    EXPECT_EQ(run("rank --input " + in_path + " --output " + out + kTiny).status, 1) << out;
+    EXPECT_EQ(run("rank --resume --input " + in_path + " --output " + out + kTiny).status, 1) << out;
+    EXPECT_EQ(slurp(in_path), input) << out;
+  }
+  EXPECT_EQ(run("merge " + in_path + " -o " + in_path).status, 1);
+  EXPECT_EQ(slurp(in_path), input);
+  std::filesystem::remove(link);
+  std::filesystem::remove(in_path);
 }
 
 TEST(CliApiResume, KillMidFileThenResume) {

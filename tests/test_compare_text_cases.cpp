@@ -12,8 +12,8 @@ class TextCases : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TextCases, CompareAbLogitsFromStrings) {
   const auto t = test::read_json(test::fixtures_dir() + "/text_cases.json");
-  const auto& rows = t["pair_rows"];
-  const auto& expected = t["models"][GetParam()]["compare_ab"];
+  const auto rows = test::entries(t, "pair_rows");
+  const auto expected = test::entries(t.at("models").at(GetParam()), "compare_ab");
   auto model = test::shared_model(GetParam());
   Context ctx(model, 2);
   ASSERT_EQ(rows.size(), expected.size());
@@ -63,7 +63,7 @@ TEST(Context, ConcurrentContextsOnOneModelGiveSequentialResults) {
   auto model = test::shared_model("tiny");
   const auto t = test::read_json(test::fixtures_dir() + "/text_cases.json");
   std::vector<Comparison> items;
-  for (const auto& r : t["pair_rows"])
+  for (const auto& r : test::entries(t, "pair_rows"))
     if (r["length"].get<int>() < 100) items.push_back({r["source"], r["candidate1"], r["candidate2"]});
   ASSERT_GE(items.size(), 8u);
   Context seq(model, 1);

@@ -154,6 +154,35 @@ TEST(GenerateBestOfN, FailingPromptsGetErrorRecordsAndBadKeysStopTheRun) {
   fs::remove(in);
 }
 
+// The endpoint refusing the key mid-run stops the run, but the prompts already answered are scored and
+// written first (their samples are not thrown away), so --resume asks only for the rest.
+TEST(GenerateBestOfN, AStoppedRunKeepsWhatWasAlreadyGenerated) {
+  PythonServer server("openai_server.py", "");
+  ASSERT_GT(server.port(), 0);
+  const std::string in = input_file("revoked.jsonl", {{{"id", 1}, {"prompt", "first"}},
+                                                      {{"id", 2}, {"prompt", "second"}},
+                                                      {{"id", 3}, {"prompt", "key-revoked"}},
+                                                      {{"id", 4}, {"prompt", "fourth"}}});
+  const std::string out = (fs::temp_directory_path() / ("pairrm_gen_revoked_out_" + std::to_string(::getpid()))).string();
+  fs::remove(out);
+  const auto r = run_env("OPENAI_API_KEY=", gen_args(server, in, 2) + " --concurrency 1 --chunk-lines 16 --output " + out, "", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("HTTP 401"), std::string::npos) << r.out;
+  std::ifstream f(out);
+  std::stringstream text;
+  text << f.rdbuf();
+  const auto kept = test::lines(text.str());
+  ASSERT_EQ(kept.size(), 2u) << text.str();  // the two answered prompts, in input order
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(kept[i]["id"], i + 1);
+    const std::string prompt = i == 0 ? "first" : "second";
+    EXPECT_EQ(kept[i]["best_index"].get<size_t>(), expected_best(prompt, 2, SelectionMethod::kBubble).index);
+  }
+  EXPECT_EQ(stats(server)["by_prompt"].value("fourth", 0), 0);  // never asked: the run stopped before it
+  fs::remove(out);
+  fs::remove(in);
+}
+
 TEST(GenerateBestOfN, ConcurrencyIsBounded) {
   PythonServer server("openai_server.py", "--delay 0.2");
   ASSERT_GT(server.port(), 0);

@@ -102,6 +102,14 @@ TEST_F(Hub, AWrongChecksumFailsAndLeavesNoSnapshot) {
   EXPECT_NE(run_env("HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache_ + " ", "compare --model test-org/corrupt" + kCompare).status, 0);
 }
 
+// An ETag that is not a digest leaves nothing to check the bytes against: refused, nothing linked.
+TEST_F(Hub, AnUnverifiableEtagIsRefused) {
+  const auto r = run_env(hub_.env(cache_), "download test-org/opaque-etag", "", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("not a sha256 or git-sha1 digest"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(repo_dir("opaque-etag") + "/snapshots"));
+}
+
 TEST_F(Hub, GatedReposNeedTheToken) {
   EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/gated").status, 1);
   EXPECT_FALSE(fs::exists(repo_dir("gated") + "/snapshots"));

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "fixtures.h"
+#include "tokenizer/spm_proto.h"
 #include "model/config.h"
 
 namespace pairrm {
@@ -262,6 +263,48 @@ TEST(Config, OriginalRankerLayoutUsesDebertaV3LargeShapes) {
   Checkpoint ck;
   write_bytes(ck.config(), ranker.dump());
   EXPECT_CONTAINS(load_error(ck.dir()), "expected [128005, 1024]");
+}
+
+// The original ranker layout takes its prefix ids from the tokenizer's added tokens: without them it is an
+// error naming the token, never a default id.
+TEST(Config, OriginalRankerLayoutNeedsItsAddedTokens) {
+  const json ranker = {{"ranker_type", "pairranker"}, {"model_name", "microsoft/deberta-v3-large"},
+                       {"source_maxlength", 1224}, {"candidate_maxlength", 412}, {"n_tasks", 1}};
+  Checkpoint ck;
+  write_bytes(ck.config(), ranker.dump());
+  fs::remove(ck.dir() + "/added_tokens.json");
+  json tc = test::read_json(test::model_dir("tiny") + "/tokenizer_config.json");
+  tc.erase("added_tokens_decoder");
+  write_bytes(ck.dir() + "/tokenizer_config.json", tc.dump());
+  EXPECT_CONTAINS(load_error(ck.dir()), "<|source|>");
+}
+
+// The older tokenizer-file layout (added_tokens.json + special_tokens_map.json, no tokenizer_config.json)
+// gives the same token rows and logits as the full one.
+TEST(Load, OlderTokenizerFileLayoutGivesTheSameRows) {
+  Checkpoint ck;
+  fs::remove(ck.dir() + "/tokenizer_config.json");
+  ASSERT_TRUE(fs::exists(ck.dir() + "/added_tokens.json"));
+  auto older = Model::load(ck.dir());
+  auto full = test::shared_model("tiny");
+  const auto cases = test::read_json(test::fixtures_dir() + "/text_cases.json")["pair_rows"];
+  ASSERT_GT(cases.size(), 0u);
+  Context a(older, 1), b(full, 1);
+  for (const auto& r : cases) {
+    const PairRow x = older->build_row(r["source"].get<std::string>(), r["candidate1"].get<std::string>(),
+                                       r["candidate2"].get<std::string>());
+    EXPECT_EQ(x.ids, r["input_ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(a.logits({x}), b.logits({x}));
+  }
+}
+
+// An spm.model without nmt_nfkc's precompiled map (here: the identity-normaliser form the fast tokenizer
+// runs) would skip normalisation silently: refused.
+TEST(Tokenizer, AnSpmModelWithoutNormalisationMapIsRefused) {
+  Checkpoint ck;
+  const std::string spm = read_bytes(ck.dir() + "/spm.model");
+  write_bytes(ck.dir() + "/spm.model", make_fast_equivalent_model(spm, "spm.model"));
+  EXPECT_CONTAINS(load_error(ck.dir()), "no precompiled normalisation map");
 }
 
 // Rounds every F32 value to bf16 (round to nearest even) or fp16 and stores it in that dtype.

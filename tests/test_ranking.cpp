@@ -10,9 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-json model_cases(const std::string& model) {
-  return test::read_json(test::fixtures_dir() + "/text_cases.json")["models"][model];
-}
+json model_cases(const std::string& model) { return test::model_text_cases(model); }
 
 class Ranking : public ::testing::TestWithParam<std::string> {};
 

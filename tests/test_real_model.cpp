@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "pairrm/pairrm.h"
+#include "pairrm/ranking.h"
 
 namespace pairrm {
 namespace {
@@ -29,21 +30,9 @@ TEST(RealModel, RankingsOfTheModelCard) {
   auto model = real_model();
   if (!model) GTEST_SKIP() << "set PAIRRM_REAL_MODEL=/path/to/PairRM-hf to run";
   Context ctx(model);
-  // llm-blender's rank: score[k] = mean_j (M[k,j] - M[j,k]), M[i,j] = logit(i over j); best = highest score.
+  // Through the library's own rank (llm-blender's semantics), as users call it.
   auto best_to_worst = [&](const std::string& source, const std::vector<std::string>& c) {
-    const size_t n = c.size();
-    std::vector<double> score(n, 0);
-    for (size_t i = 0; i < n; ++i)
-      for (size_t j = 0; j < n; ++j)
-        if (i != j) {
-          const double m = ctx.compare({{source, c[i], c[j]}}, CompareMode::kAB).at(0).score;
-          score[i] += m / n;
-          score[j] -= m / n;
-        }
-    std::vector<int> rank(n, 1);
-    for (size_t i = 0; i < n; ++i)
-      for (size_t j = 0; j < n; ++j) rank[i] += score[j] > score[i];
-    return rank;
+    return rank(ctx, {{source, c}}).at(0).ranks;
   };
   EXPECT_EQ(best_to_worst("hello, how are you!", {"get out!", "hi! I am fine, thanks!", "bye!"}),
             (std::vector<int>{3, 1, 2}));

@@ -54,7 +54,7 @@ TEST(Tokenizer, ReferenceTokenizationOfPairRM) {
   auto slow = load(SpecialTextPolicy::kHuggingFace, true);
   auto fast = load(SpecialTextPolicy::kHuggingFace, false);
   int n = 0, with_bytes = 0;
-  for (const auto& d : ref["datasets"]) {
+  for (const auto& d : test::entries(ref, "datasets")) {
     const std::string text = d["input"];
     const auto ids = d["ids"].get<std::vector<int32_t>>();
     EXPECT_EQ(slow->encode(text), ids) << show(text);
@@ -117,7 +117,7 @@ TEST(Tokenizer, PairRowsWithModelCardTruncation) {
   const auto t = read_json(test::fixtures_dir() + "/text_cases.json");
   auto model = load(SpecialTextPolicy::kLiteral, false);
   bool saw_truncated_candidate = false;
-  for (const auto& r : t["pair_rows"]) {
+  for (const auto& r : test::entries(t, "pair_rows")) {
     const PairRow row = model->build_row(r["source"].get<std::string>(), r["candidate1"].get<std::string>(),
                                          r["candidate2"].get<std::string>());
     ASSERT_EQ(row.ids, r["input_ids"].get<std::vector<int32_t>>()) << show(r["source"]);

@@ -1,8 +1,11 @@
 // init-random, bench, accuracy and --precision through the CLI, on a small random checkpoint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cli_run.h"
 #include "fixtures.h"
+#include "tools/bench.h"
 
 namespace pairrm {
 namespace {
@@ -59,14 +62,38 @@ TEST_F(Tools, BenchReportsItsFigures) {
   EXPECT_FALSE(forced["gemm_kernel"].get<std::string>().empty());
 }
 
+// The report's figures recomputed here from the same rows through the public API: max, p99, median error
+// and sign agreement of each precision against fp32 (the logits are deterministic, so they must be equal).
 TEST_F(Tools, AccuracyComparesPrecisionsWithFp32) {
-  const auto r = run("accuracy --pairs 6 --max-tokens 40 --model " + dir_);
+  const auto r = run("accuracy --pairs 40 --min-tokens 20 --max-tokens 60 --threads 1 --model " + dir_);
   ASSERT_EQ(r.status, 0);
   const json j = json::parse(r.out);
-  for (const char* p : {"bf16", "int8"}) {
-    EXPECT_GE(j[p]["max_abs_error"].get<double>(), j[p]["p99_abs_error"].get<double>());
-    EXPECT_GE(j[p]["sign_agreement"].get<double>(), 0.0);
-    EXPECT_LE(j[p]["sign_agreement"].get<double>(), 1.0);
+  AccuracyOptions o;
+  o.model_dir = dir_;
+  o.pairs = 40;
+  o.min_tokens = 20;
+  o.max_tokens = 60;
+  const auto rows = accuracy_rows(*Model::load(dir_), o);
+  ASSERT_EQ(rows.size(), 40u);
+  const auto fp32 = Context(Model::load(dir_), 1).logits(rows);
+  for (const Precision p : {Precision::kBF16, Precision::kInt8}) {
+    const char* name = precision_name(p);
+    SCOPED_TRACE(name);
+    LoadOptions load;
+    load.precision = p;
+    const auto got = Context(Model::load(dir_, load), 1).logits(rows);
+    std::vector<double> err;
+    int agree = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err.push_back(std::abs(got[i] - fp32[i]));
+      agree += (got[i] > 0) == (fp32[i] > 0);
+    }
+    std::sort(err.begin(), err.end());
+    EXPECT_GT(err.back(), 0.0);  // a reduced precision that changed nothing would not be one
+    EXPECT_EQ(j[name]["max_abs_error"].get<double>(), err.back());
+    EXPECT_EQ(j[name]["p99_abs_error"].get<double>(), err[static_cast<size_t>(0.99 * err.size())]);
+    EXPECT_EQ(j[name]["median_abs_error"].get<double>(), err[err.size() / 2]);
+    EXPECT_DOUBLE_EQ(j[name]["sign_agreement"].get<double>(), static_cast<double>(agree) / got.size());
   }
 }
 

@@ -32,10 +32,14 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   override_length(options.candidate_max_length, config.candidate_max_tokens, "candidate_max_length");
   Tokenizer tokenizer(directory, options.tokenizer);
   if (config.layout == "llm-blender-ranker") {
-    // The original checkpoint's prefix ids are those its tokenizer added.
+    // The original checkpoint's prefix ids are those its tokenizer added; without them the head would read
+    // positions of whatever ids a default guessed, so a missing one is an error.
     auto use = [&](const char* s, int& id) {
       const int32_t found = tokenizer.added_token_id(s);
-      if (found >= 0) id = found;
+      if (found < 0)
+        throw Error(directory + ": the llm-blender ranker layout needs the added token " + s +
+                    " in its tokenizer files (added_tokens.json or tokenizer_config.json), and it is not there");
+      id = found;
     };
     use("<|source|>", config.source_prefix_id);
     use("<|candidate1|>", config.cand1_prefix_id);

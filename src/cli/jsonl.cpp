@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -75,29 +76,52 @@ long count_records(const std::string& path) {
   return count + content;
 }
 
-// For --resume: the records already in `path`. A partial last line (the process was killed mid-write) is
-// cut off so that appending continues on a line boundary.
-std::vector<json> existing_records(const std::string& path) {
-  std::vector<json> records;
+// For --resume: what `path` already holds, read without changing it. Only each record's id is kept (a
+// large output is not held in memory); a partial last line (the process was killed mid-write) is noted,
+// and cut only once the input has been checked against these records (finish_resume).
+struct ResumePoint {
+  std::vector<json> ids;    // per complete record: its "id", or null
+  size_t complete_bytes = 0;  // the file up to the end of its last complete line
+  size_t file_bytes = 0;
+};
+
+ResumePoint scan_output(const std::string& path) {
+  ResumePoint r;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return records;
-  std::string content((std::istreambuf_iterator<char>(in)), {});
-  const size_t complete = content.rfind('\n') == std::string::npos ? 0 : content.rfind('\n') + 1;
-  if (complete != content.size()) {
-    if (::truncate(path.c_str(), static_cast<off_t>(complete)) != 0) throw Error(path + ": cannot truncate for --resume");
-    content.resize(complete);
-  }
-  size_t pos = 0;
-  while (pos < content.size()) {
-    const size_t nl = content.find('\n', pos);
-    try {
-      records.push_back(json::parse(content.substr(pos, nl - pos)));
-    } catch (const json::exception&) {
-      throw Error(path + ": line " + std::to_string(records.size() + 1) + " is not JSON; cannot --resume");
+  if (!in) return r;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) {  // no newline after it: the partial line of an interrupted run
+      r.file_bytes = r.complete_bytes + line.size();
+      return r;
     }
-    pos = nl + 1;
+    json rec;
+    try {
+      rec = json::parse(line);
+    } catch (const json::exception&) {
+      throw Error(path + ": line " + std::to_string(r.ids.size() + 1) + " is not JSON; cannot --resume");
+    }
+    r.ids.push_back(rec.is_object() && rec.contains("id") ? rec["id"] : json(nullptr));
+    r.complete_bytes += line.size() + 1;
   }
-  return records;
+  r.file_bytes = r.complete_bytes;
+  return r;
+}
+
+// Cuts the partial last line so appending continues on a line boundary.
+void finish_resume(const std::string& path, const ResumePoint& r) {
+  if (r.complete_bytes != r.file_bytes && ::truncate(path.c_str(), static_cast<off_t>(r.complete_bytes)) != 0)
+    throw Error(path + ": cannot truncate for --resume");
+}
+
+// A user's input is never destroyed: writing the output over the input (or any file it is linked to) is
+// refused before the output is opened.
+void refuse_same_file(const std::string& input, const std::string& output, const char* what) {
+  std::error_code ec;
+  if (input.empty() || input == "-" || output.empty() || output == "-") return;
+  if (std::filesystem::equivalent(input, output, ec))
+    throw Error(std::string(what) + ": --output " + output + " is the input file " + input +
+                "; refusing to overwrite it (write elsewhere, then move it)");
 }
 
 struct Pending {
@@ -140,6 +164,10 @@ class Runner {
     std::vector<std::optional<std::string>> item_errors(job_.size());
     try {
       results = job_.run(ctx_);
+    } catch (PartialRun& partial) {
+      // The command stops, but what was finished is written first: the lines up to the first unfinished item.
+      write(partial.done, item_errors, partial.done.size());
+      std::rethrow_exception(partial.cause);
     } catch (const Error&) {
       // One bad item fails the whole chunk: redo it item by item so only the bad lines report errors.
       results.assign(job_.size(), OrderedJson());
@@ -151,8 +179,19 @@ class Runner {
         }
       }
     }
-    size_t k = 0;
+    write(results, item_errors, results.size());
+  }
+
+  JsonlStats stats;
+
+ private:
+  // Writes the pending lines in order until the job item `finished` (exclusive), then drops what was written.
+  void write(const std::vector<OrderedJson>& results, const std::vector<std::optional<std::string>>& item_errors,
+             size_t finished) {
+    size_t k = 0, written = 0;
     for (Pending& p : pending_) {
+      if (p.in_job && k == finished) break;
+      ++written;
       if (p.in_job) {
         if (item_errors[k]) p.error = item_errors[k];
         if (!p.error && is_item_error(results[k])) p.error = results[k]["error"].get<std::string>();
@@ -174,13 +213,10 @@ class Runner {
     out_.flush();
     if (!out_) throw Error("writing the output failed");
     job_.clear();
-    pending_.clear();
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(written));
     progress_.advance(stats.resumed + stats.ok + stats.failed);
   }
 
-  JsonlStats stats;
-
- private:
   Scorer& ctx_;
   JsonlJob& job_;
   std::ostream& out_;
@@ -201,22 +237,32 @@ JsonlStats run_jsonl(Scorer& ctx, JsonlJob& job, const JsonlOptions& opt) {
   }
   const bool to_file = !opt.output.empty() && opt.output != "-";
   if (opt.resume && !to_file) throw Error("--resume needs --output FILE");
-  std::vector<json> done;
-  if (opt.resume) done = existing_records(opt.output);
+  refuse_same_file(opt.input, opt.output, opt.command.c_str());
+  const ResumePoint done = opt.resume ? scan_output(opt.output) : ResumePoint{};
   std::ofstream out_file;
   std::ostream* out = &std::cout;
-  if (to_file) {
+  // The output is opened (truncated, or cut to its last complete line for --resume) only once every record
+  // it already holds has been matched with the input: a wrong --resume never changes the file.
+  auto open_output = [&] {
+    if (!to_file || out_file.is_open()) return;
+    if (opt.resume) finish_resume(opt.output, done);
     out_file.open(opt.output, std::ios::binary | (opt.resume ? std::ios::app : std::ios::trunc));
     if (!out_file) throw Error(opt.output + ": cannot open for writing");
     out = &out_file;
-  }
+  };
+  if (!opt.resume) open_output();
 
   if (opt.shard_count < 1 || opt.shard_index >= opt.shard_count) throw Error("--shard i/n needs 0 <= i < n");
   long total = count_records(opt.input);
   if (total >= 0) total = (total + static_cast<long>(opt.shard_count - 1 - opt.shard_index)) / static_cast<long>(opt.shard_count);
   Progress progress(opt.command, total, opt.quiet);
-  Runner runner(ctx, job, *out, opt, progress);
-  runner.stats.resumed = static_cast<long>(done.size());  // all of them are skipped below, or it is an error
+  std::optional<Runner> runner;
+  auto start_runner = [&] {
+    if (runner) return;
+    open_output();
+    runner.emplace(ctx, job, *out, opt, progress);
+    runner->stats.resumed = static_cast<long>(done.ids.size());  // all of them were matched and skipped
+  };
   LineReader reader(*in, opt.max_line_bytes);
   std::string line;
   bool too_long = false;
@@ -225,31 +271,33 @@ JsonlStats run_jsonl(Scorer& ctx, JsonlJob& job, const JsonlOptions& opt) {
   while (reader.next(line, too_long)) {
     if (!too_long && is_blank(line)) continue;
     if (record++ % opt.shard_count != opt.shard_index) continue;
-    if (skipped < done.size()) {
+    if (skipped < done.ids.size()) {
       // Already in the output: check that it is this line's record (same id), then skip it.
-      const json& rec = done[skipped];
-      if (!too_long && rec.contains("id")) {
+      const json& rec_id = done.ids[skipped];
+      if (!too_long && !rec_id.is_null()) {
         json id = nullptr;
         try {
           const json j = json::parse(line);
           if (j.is_object() && j.contains("id")) id = j["id"];
         } catch (const json::exception&) {
         }
-        if (id != rec["id"])
-          throw Error("--resume: output line " + std::to_string(skipped + 1) + " has id " + rec["id"].dump() +
+        if (id != rec_id)
+          throw Error("--resume: output line " + std::to_string(skipped + 1) + " has id " + rec_id.dump() +
                       " but input line " + std::to_string(reader.line_number()) + " has id " + id.dump() +
                       "; is this the output of the same input?");
       }
       ++skipped;
       continue;
     }
-    runner.add(reader.line_number(), line, too_long);
+    start_runner();
+    runner->add(reader.line_number(), line, too_long);
   }
-  if (skipped < done.size())
-    throw Error("--resume: the output has " + std::to_string(done.size()) + " records but the input only " +
+  if (skipped < done.ids.size())
+    throw Error("--resume: the output has " + std::to_string(done.ids.size()) + " records but the input only " +
                 std::to_string(skipped));
-  runner.flush();
-  JsonlStats stats = runner.stats;
+  start_runner();
+  runner->flush();
+  JsonlStats stats = runner->stats;
   progress.finish(std::to_string(stats.ok) + " ok, " + std::to_string(stats.failed) + " failed" +
                   (stats.resumed ? ", " + std::to_string(stats.resumed) + " already done" : ""));
   return stats;
@@ -273,6 +321,8 @@ std::pair<size_t, size_t> parse_shard(const std::string& text) {
 
 long merge_shards(const std::vector<std::string>& shards, const std::string& output, const std::string& input) {
   if (shards.empty()) throw Error("merge: no shard outputs given");
+  refuse_same_file(input, output, "merge");
+  for (const std::string& shard : shards) refuse_same_file(shard, output, "merge");
   std::vector<std::vector<std::string>> records(shards.size());
   for (size_t s = 0; s < shards.size(); ++s) {
     std::ifstream in(shards[s], std::ios::binary);

@@ -2,6 +2,7 @@
 // whose forward passes are scheduled together, output in input order, one error record per bad line,
 // resumable, with progress on stderr.
 #pragma once
+#include <exception>
 #include <functional>
 #include <istream>
 #include <memory>
@@ -39,6 +40,18 @@ std::string string_field(const nlohmann::json& line, const char* key, bool requi
 // A record a job returns for an item it could not do (its line gets this error record, the others go on).
 inline OrderedJson item_error(const std::string& message) { return OrderedJson{{"error", message}}; }
 inline bool is_item_error(const OrderedJson& record) { return record.size() == 1 && record.contains("error"); }
+
+// Thrown by a job's run() that must stop the whole command (an LLM endpoint refused the key, say) after
+// some of its items were finished: `done` holds the records of the chunk's first done.size() items, which
+// the runner still writes (so the work is kept and --resume starts after it) before rethrowing `cause`.
+struct PartialRun : std::exception {
+  std::vector<OrderedJson> done;
+  std::exception_ptr cause;
+  std::string message;
+  PartialRun(std::vector<OrderedJson> d, std::exception_ptr c, std::string m)
+      : done(std::move(d)), cause(std::move(c)), message(std::move(m)) {}
+  const char* what() const noexcept override { return message.c_str(); }
+};
 
 class JsonlJob {
  public:

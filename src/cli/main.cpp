@@ -30,6 +30,8 @@ struct ModelFlags {
   std::string precision = "fp32";
   std::string attention = "auto";
   bool byte_fallback = false;
+  int source_max_length = 0;     // 0: the checkpoint's (1224 for PairRM)
+  int candidate_max_length = 0;  // 0: the checkpoint's (412)
   int batch_size = 64;
   long max_tokens_per_batch = 16384;
 
@@ -53,6 +55,14 @@ struct ModelFlags {
     app->add_flag("--byte-fallback", byte_fallback,
                   "spell rare characters with SentencePiece byte pieces (slow tokenizer) instead of one [UNK] "
                   "(fast tokenizer, what PairRM was trained with)");
+    app->add_option("--source-max-length", source_max_length,
+                    "tokens kept of the source segment, its [CLS], prefix and [SEP] included (llm-blender's "
+                    "source_max_length; default: the checkpoint's, 1224 for PairRM)")
+        ->check(CLI::Range(3, 8192));
+    app->add_option("--candidate-max-length", candidate_max_length,
+                    "tokens kept of each candidate segment (llm-blender's candidate_max_length; default: the "
+                    "checkpoint's, 412 for PairRM)")
+        ->check(CLI::Range(3, 8192));
   }
   void add_batching(CLI::App* app) {
     app->add_option("--batch-size", batch_size, "forward passes per batch (default 64); never changes a result")
@@ -81,6 +91,8 @@ struct ModelFlags {
     o.tokenizer.special_text =
         special_tokens == "hf" ? pairrm::SpecialTextPolicy::kHuggingFace : pairrm::SpecialTextPolicy::kLiteral;
     o.tokenizer.byte_fallback = byte_fallback;
+    o.source_max_length = source_max_length;
+    o.candidate_max_length = candidate_max_length;
     o.precision = pairrm::parse_precision(precision);
     o.attention = pairrm::parse_attention_products(attention);
     return o;

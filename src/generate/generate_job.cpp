@@ -33,12 +33,28 @@ class GenerateJob : public cli::JsonlJob {
   std::vector<OrderedJson> run(Scorer& scorer) override {
     std::vector<size_t> all(items_.size());
     for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-    generate(all);
+    if (std::exception_ptr fatal = generate(all)) {
+      // The endpoint stopped the run: the prompts answered before the first unanswered one are still
+      // scored and written (their samples cost money and time), then the run stops.
+      std::vector<size_t> answered;
+      for (size_t i : all) {
+        if (!items_[i].generated) break;
+        answered.push_back(i);
+      }
+      std::string why = "the endpoint stopped the run";
+      try {
+        std::rethrow_exception(fatal);
+      } catch (const std::exception& e) {
+        why = e.what();
+      } catch (...) {
+      }
+      throw cli::PartialRun(select(scorer, answered), fatal, why);
+    }
     return select(scorer, all);
   }
   // Only after run() threw pairrm::Error (an engine refusal): the samples are kept, never asked for again.
   std::vector<OrderedJson> run_one(Scorer& scorer, size_t i) override {
-    generate({i});
+    if (std::exception_ptr fatal = generate({i})) std::rethrow_exception(fatal);
     return select(scorer, {i});
   }
 
@@ -50,8 +66,9 @@ class GenerateJob : public cli::JsonlJob {
     std::optional<std::string> error;
   };
 
-  // Samples for the items that have none yet, `concurrency` prompts at a time.
-  void generate(const std::vector<size_t>& which) {
+  // Samples for the items that have none yet, `concurrency` prompts at a time. Returns the error that
+  // stopped the endpoint (a bad key, no such endpoint), if any; the prompts it hit stay ungenerated.
+  std::exception_ptr generate(const std::vector<size_t>& which) {
     std::vector<size_t> todo;
     for (size_t i : which)
       if (!items_[i].generated) todo.push_back(i);
@@ -70,6 +87,7 @@ class GenerateJob : public cli::JsonlJob {
           std::lock_guard<std::mutex> lock(mu);
           if (!fatal) fatal = std::current_exception();
           stop = true;
+          continue;  // not generated: a resumed run asks again
         }
         item.generated = true;
       }
@@ -78,7 +96,7 @@ class GenerateJob : public cli::JsonlJob {
     std::vector<std::thread> pool;
     for (size_t t = 0; t < threads; ++t) pool.emplace_back(worker);
     for (auto& t : pool) t.join();
-    if (fatal) std::rethrow_exception(fatal);
+    return fatal;
   }
 
   std::vector<OrderedJson> select(Scorer& scorer, const std::vector<size_t>& which) {

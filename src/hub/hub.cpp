@@ -213,6 +213,13 @@ class Curl {
   bool bar_ = false;
 };
 
+bool is_hex_digest(const std::string& e) {
+  if (e.size() != 40 && e.size() != 64) return false;
+  for (char c : e)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
 std::string unquote_etag(std::string e) {
   if (e.rfind("W/", 0) == 0) e = e.substr(2);
   if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
@@ -330,8 +337,12 @@ std::string download(const RepoRef& ref_in, const HubOptions& options_in) {
     const std::string linked = unquote_etag(header("x-linked-etag"));
     f.lfs = !linked.empty();
     f.etag = f.lfs ? linked : unquote_etag(header("etag"));
-    if (f.etag.empty() || f.etag.find('/') != std::string::npos || f.etag.find("..") != std::string::npos)
-      throw Error(ref.repo + ": " + name + ": the hub sent no usable ETag");
+    // The ETag names the blob and is the only checksum the hub gives: sha256 (64 hex) for LFS files, the git
+    // blob id (40 hex) for the others. Anything else could not be verified, so it is refused rather than
+    // trusted (a proxy that rewrites ETags would otherwise let a corrupted file through unnoticed).
+    if (!is_hex_digest(f.etag))
+      throw Error(ref.repo + ": " + name + ": the hub sent ETag '" + f.etag.substr(0, 80) +
+                  "', which is not a sha256 or git-sha1 digest: the download could not be verified, refusing it");
     const std::string c = header("x-repo-commit");
     if (!c.empty()) {
       if (!commit.empty() && c != commit) throw Error(ref.repo + ": the revision moved during the download; retry");
@@ -388,14 +399,11 @@ std::string download(const RepoRef& ref_in, const HubOptions& options_in) {
     }
     if (!done) throw Error(ref.repo + ": " + f.name + ": download failed (" + last_error + "); run again to resume");
     // LFS files are named by their sha256, the others by their git blob id.
-    const bool sha256 = f.etag.size() == 64, git_sha1 = f.etag.size() == 40;
-    if (sha256 || git_sha1) {
-      const std::string got = file_digest(part, git_sha1);
-      if (got != f.etag) {
-        fs::remove(part);
-        throw Error(ref.repo + ": " + f.name + ": checksum mismatch (expected " + f.etag + ", got " + got +
-                    "); the corrupted download was deleted");
-      }
+    const std::string got = file_digest(part, /*git_blob=*/f.etag.size() == 40);
+    if (got != f.etag) {
+      fs::remove(part);
+      throw Error(ref.repo + ": " + f.name + ": checksum mismatch (expected " + f.etag + ", got " + got +
+                  "); the corrupted download was deleted");
     }
     fs::rename(part, blob);
   }

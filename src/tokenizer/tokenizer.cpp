@@ -160,6 +160,11 @@ Tokenizer::Tokenizer(const std::string& dir, const TokenizerOptions& options) : 
   // Only the form in use is loaded (each holds the 128k-piece vocabulary).
   if (options.byte_fallback) spm_ = load_spm(proto, path);
   else spm_ = load_spm(make_fast_equivalent_model(proto, path), path + " (fast-tokenizer form)");
+  // DeBERTa-v3's spm.model carries nmt_nfkc's precompiled map; without one every text would silently go
+  // unnormalised (other ids than the reference's), so such a file is refused.
+  if (parts.precompiled_charsmap.empty())
+    throw Error(path + ": no precompiled normalisation map (DeBERTa-v3's spm.model has nmt_nfkc's); this is not "
+                "PairRM's tokenizer");
   try {
     charsmap_ = PrecompiledCharsmap(parts.precompiled_charsmap);
   } catch (const Error& e) {

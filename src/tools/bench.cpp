@@ -144,14 +144,21 @@ void run_bench(const BenchOptions& o) {
 
 namespace pairrm {
 
-void run_accuracy(const AccuracyOptions& o) {
-  LoadOptions load;
-  auto reference = Model::load(o.model_dir, load);
-  const ModelConfig& c = internals(*reference).config;
+std::vector<PairRow> accuracy_rows(const Model& model, const AccuracyOptions& o) {
+  const ModelConfig& c = internals(model).config;
   std::mt19937 rng(static_cast<uint32_t>(o.seed));
   std::uniform_int_distribution<int> len(o.min_tokens, o.max_tokens);
   std::vector<PairRow> rows;
   for (int i = 0; i < o.pairs; ++i) rows.push_back(synthetic_row(c, std::min(len(rng), c.max_total_tokens()), rng));
+  return rows;
+}
+
+void run_accuracy(const AccuracyOptions& o) { std::printf("%s\n", accuracy_report(o).dump(2).c_str()); }
+
+nlohmann::ordered_json accuracy_report(const AccuracyOptions& o) {
+  LoadOptions load;
+  auto reference = Model::load(o.model_dir, load);
+  const std::vector<PairRow> rows = accuracy_rows(*reference, o);
   Context ref_ctx(reference, o.threads);
   const double t0 = now_s();
   const auto want = ref_ctx.logits(rows);
@@ -184,7 +191,7 @@ void run_accuracy(const AccuracyOptions& o) {
         {"isa", model->info().isa},
         {"seconds", now_s() - t1}};
   }
-  std::printf("%s\n", report.dump(2).c_str());
+  return report;
 }
 
 }  // namespace pairrm

@@ -1,6 +1,7 @@
 // `pairrm bench`: end-to-end speed of the network on synthetic rows of PairRM's layout.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,13 @@ struct AccuracyOptions {
   AttentionProducts attention = AttentionProducts::kAuto;  // for the reduced precisions
 };
 
-// Logit error of each precision against fp32 on random rows: max and p99 of |logit - logit_fp32|, and the
-// fraction of pairs whose sign agrees. Prints one JSON object.
+// The random rows accuracy measures on (seeded: the same rows for the same options and model).
+std::vector<PairRow> accuracy_rows(const Model& model, const AccuracyOptions& options);
+
+// Logit error of each precision against fp32 on accuracy_rows: max, p99 and median of |logit - logit_fp32|,
+// and the fraction of pairs whose sign agrees, as one JSON object.
+nlohmann::ordered_json accuracy_report(const AccuracyOptions& options);
+// Prints accuracy_report.
 void run_accuracy(const AccuracyOptions& options);
 
 }  // namespace pairrm
