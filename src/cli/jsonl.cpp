@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -211,7 +213,7 @@ class Runner {
       out_ << record.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
     }
     out_.flush();
-    if (!out_) throw Error("writing the output failed");
+    if (!out_) throw Error(std::string("writing the output failed: ") + std::strerror(errno));
     job_.clear();
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(written));
     progress_.advance(stats.resumed + stats.ok + stats.failed);
