@@ -1,6 +1,11 @@
 """pip install . -> the `pairrm` Python package: python/pairrm/*.py plus the _pairrm extension, built by the
 project's CMake (the same C++ engine as the CLI) in build-python/.
 
+It also installs the llm-blender layer (`import llm_blender` on pairrm) without touching the real llm-blender's
+files: python/llm_blender goes to site-packages/pairrm/compat/llm_blender, and pairrm-llm-blender.pth puts
+pairrm/compat on sys.path after site-packages, so a real llm-blender (installed before or after) is always found
+first and `pip uninstall` of either leaves the other intact (docs/coming-from-llm-blender.md).
+
 The build is portable (pairrm's kernels are compiled per ISA level and chosen by cpuid at run time), so a
 wheel built here runs on any x86-64 CPU. Environment: PAIRRM_NATIVE=ON also compiles the rest for this
 machine; CMAKE_BUILD_PARALLEL_LEVEL sets the compile jobs (default: all cores).
@@ -12,8 +17,9 @@ import shutil
 import subprocess
 import sys
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = pathlib.Path(__file__).resolve().parent
 VERSION = re.search(r"project\(pairrm VERSION ([0-9.]+)", (ROOT / "CMakeLists.txt").read_text()).group(1)
@@ -45,6 +51,22 @@ class CMakeBuild(build_ext):
         shutil.copyfile(built[0], target)
 
 
+PTH = "pairrm-llm-blender.pth"
+# The llm-blender layer's packages, under pairrm/compat (not top level: see the docstring).
+COMPAT = ["pairrm.compat." + p for p in find_packages(where=str(ROOT / "python"), include=["llm_blender", "llm_blender.*"])]
+
+
+class BuildPy(build_py):
+    """Also puts the .pth at the root of the build (site-packages once installed)."""
+
+    def run(self) -> None:
+        super().run()
+        self.copy_file(str(ROOT / "python" / PTH), os.path.join(self.build_lib, PTH))
+
+    def get_outputs(self, include_bytecode: bool = True):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
+
+
 setup(
     name="pairrm",
     version=VERSION,
@@ -54,10 +76,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
     install_requires=["numpy"],
-    packages=["pairrm"],
-    package_dir={"": "python"},
+    packages=["pairrm"] + COMPAT,
+    package_dir={"": "python", "pairrm.compat.llm_blender": "python/llm_blender"},
     ext_modules=[CMakeExtension("pairrm._pairrm")],
-    cmdclass={"build_ext": CMakeBuild},
+    cmdclass={"build_ext": CMakeBuild, "build_py": BuildPy},
     zip_safe=False,
     # setuptools' own scratch goes beside the CMake tree, not into the developer build/ directory.
     options={"build": {"build_base": str(ROOT / "build-python" / "setuptools")}, "egg_info": {"egg_base": str(ROOT / "build-python")}},

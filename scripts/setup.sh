@@ -24,6 +24,7 @@ PACKAGES=(
   python3 python3-dev pybind11-dev     # the Python module
   python3-numpy python3-pytest         # its runtime and tests
   python3-dask python3-distributed     # pairrm.dask (cluster scoring) and its tests
+  python3-torch          # the "with torch" half of the llm_blender / trl tests (~540 MB installed, 160 packages)
   python3-pip python3-venv python3-setuptools python3-wheel  # pip install . (offline: --no-build-isolation)
   qemu-user              # runs the portable binary as older CPUs (x86-64 baseline, AVX2) in its package test
   dpkg-dev file          # cpack -G DEB: dpkg-shlibdeps derives the package's Depends
@@ -38,4 +39,17 @@ if [ "${1:-}" != "--deps-only" ] && [ "${1:-}" != "--bench" ]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build -j"$(nproc 2>/dev/null || echo 2)"
   echo "setup: built build/pairrm (try: build/pairrm compare --source \"hello!\" --a \"hi!\" --b \"f**k off!\")"
+fi
+# The real client libraries of the protocol tests (tests/clients: cohere-ai and openai from npm, pinned by
+# its package-lock.json), which CTest's ProtocolClients.NpmClients runs against `pairrm serve`; under
+# CI=true their absence fails that test, so a failed install fails the set-up there.
+if ! command -v npm >/dev/null 2>&1; then $SUDO apt-get install -y -qq --no-install-recommends nodejs npm; fi
+# (The build above may have changed directory to the repository: look beside this script, then here.)
+CLIENTS=""
+for root in "$(dirname "$0")/.." "$PWD"; do
+  if [ -f "$root/tests/clients/package.json" ]; then CLIENTS="$root/tests/clients"; break; fi
+done
+if [ -z "$CLIENTS" ] || ! npm ci --prefix "$CLIENTS" --no-audit --no-fund; then
+  echo "setup: warning: npm ci in tests/clients failed: the npm client tests will be skipped" >&2
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
 fi

@@ -64,6 +64,31 @@ TEST_F(Tools, BenchReportsItsFigures) {
 
 // The report's figures recomputed here from the same rows through the public API: max, p99, median error
 // and sign agreement of each precision against fp32 (the logits are deterministic, so they must be equal).
+// The measured ceilings: one per precision, positive, and a GEMM never faster than the instruction it is
+// made of (its multiply-adds are that instruction's; 15 % slack because the two are timed a second apart on
+// a shared machine, while a wrong FLOP count or unit would be off by 2x or more). Every bench report carries
+// its precision's ceiling and the efficiencies against it.
+TEST_F(Tools, BenchMeasuresThisMachinesCeilings) {
+  const auto r = run("bench --ceiling --json --threads 1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json all = json::parse(r.out);
+  ASSERT_EQ(all.size(), 3u);
+  for (const auto& c : all) {
+    SCOPED_TRACE(c.dump());
+    EXPECT_EQ(c["threads"], 1);
+    EXPECT_GT(c["peak_gflops"].get<double>(), 0.5);
+    EXPECT_GT(c["gemm_gflops"].get<double>(), 0.05);
+    EXPECT_LE(c["gemm_gflops"].get<double>(), 1.15 * c["peak_gflops"].get<double>());
+  }
+  const json j = json::parse(run("bench --json --tokens 40 --pairs 1 --threads 1 --model " + dir_).out);
+  ASSERT_TRUE(j.contains("ceiling"));
+  EXPECT_EQ(j["ceiling"]["precision"], "fp32");
+  EXPECT_NEAR(j["percent_of_peak"].get<double>(),
+              100 * j["gflops_per_s"].get<double>() / j["ceiling"]["peak_gflops"].get<double>(), 1e-9);
+  EXPECT_NEAR(j["percent_of_gemm_ceiling"].get<double>(),
+              100 * j["gflops_per_s"].get<double>() / j["ceiling"]["gemm_gflops"].get<double>(), 1e-9);
+}
+
 TEST_F(Tools, AccuracyComparesPrecisionsWithFp32) {
   const auto r = run("accuracy --pairs 40 --min-tokens 20 --max-tokens 60 --threads 1 --model " + dir_);
   ASSERT_EQ(r.status, 0);

@@ -2,19 +2,27 @@
 
     import pairrm
     blender = pairrm.Blender()
-    blender.loadranker("/path/to/PairRM-hf")          # a checkpoint directory
+    blender.loadranker("llm-blender/PairRM")           # a repo id (hub cache) or a checkpoint directory
     blender.rank(["hi"], [["a", "b", "c"]])            # -> int32 ranks, 1 = best
 
-- ``Blender``: llm-blender's Blender (compare, rank, rank_with_ref, get_best_of_n, get_worst_of_n,
-  compare_conversations) with the same argument names, defaults and return types.
-- ``PairRMJudge``: trl's PairRMJudge (``judge(prompts, completions, ...)``).
-- ``Model``: lower-level access (tokenize, token rows, logits).
-Errors from the engine are ``pairrm.Error`` (a ``ValueError``).
+- ``Blender``: llm-blender's Blender, every public method with the same arguments, defaults and return types
+  (the generative fuser excepted). ``import llm_blender`` gives the same class where the real llm-blender is
+  not installed (docs/coming-from-llm-blender.md).
+- ``PairRMJudge``: trl's PairRMJudge (``judge(prompts, completions, ...)``); ``reward_function``: a PairRM
+  reward for trl's GRPO-style trainers.
+- ``Model``: lower-level access (tokenize, token rows, logits); ``hf.DebertaV2PairRM``: the model card's class.
+Errors from the engine are ``pairrm.Error`` (a ``ValueError``); ``pairrm.InputError`` is raised where
+llm-blender asserts (a ``ValueError`` and an ``AssertionError``).
 """
 from ._pairrm import Error, version as _engine_version
+from ._checks import InputError
+from .configs import BlenderConfig, GenFuserConfig, RankerConfig
 from .model import Model
 from .blender import Blender
-from .judge import PairRMJudge
+from .generate import OpenAIEndpoint
+from .judge import PairRMJudge, reward_function
+from .ranks import get_topk_candidates_from_ranks
 
 __version__ = _engine_version()
-__all__ = ["Blender", "Error", "Model", "PairRMJudge", "__version__"]
+__all__ = ["Blender", "BlenderConfig", "Error", "GenFuserConfig", "InputError", "Model", "OpenAIEndpoint",
+           "PairRMJudge", "RankerConfig", "get_topk_candidates_from_ranks", "reward_function", "__version__"]

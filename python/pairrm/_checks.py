@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence
 
+from ._pairrm import Error
+
+
+class InputError(Error, AssertionError):
+    """Raised where llm-blender ``assert``s on its input (list lengths, empty candidate lists, conversation turns,
+    prompt tokens of a model row). A ``pairrm.Error`` (so a ``ValueError``) for this package's own API, and an
+    ``AssertionError`` so that code written against llm-blender still catches it as it did."""
+
 
 def text(name: str, value: Any) -> str:
     if not isinstance(value, str):
@@ -16,12 +24,16 @@ def text(name: str, value: Any) -> str:
 
 
 def texts(name: str, values: Any) -> List[str]:
+    if hasattr(values, "tolist") and not isinstance(values, (str, bytes)):  # a numpy array of strings
+        values = values.tolist()
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be a list of str, not {type(values).__name__}")
     return [text(f"{name}[{i}]", v) for i, v in enumerate(values)]
 
 
 def text_lists(name: str, values: Any) -> List[List[str]]:
+    if hasattr(values, "tolist") and not isinstance(values, (str, bytes)):  # a 2-D numpy array of strings
+        values = values.tolist()
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be a list of lists of str, not {type(values).__name__}")
     out = []
@@ -30,7 +42,7 @@ def text_lists(name: str, values: Any) -> List[List[str]]:
             v = v.tolist()
         out.append(texts(f"{name}[{i}]", v))
         if not out[-1]:
-            raise ValueError(f"{name}[{i}] is empty: each input needs at least one candidate")
+            raise InputError(f"{name}[{i}] is empty: each input needs at least one candidate")
     return out
 
 
@@ -38,7 +50,7 @@ def same_length(**lists: Sequence) -> None:
     lengths = {k: len(v) for k, v in lists.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{k}={n}" for k, n in lengths.items())
-        raise ValueError(f"the lists must have the same length (got {shown})")
+        raise InputError(f"the lists must have the same length (got {shown})")
 
 
 def with_instructions(inputs: List[str], instructions: Optional[Sequence[str]]) -> List[str]:

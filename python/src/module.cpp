@@ -56,10 +56,14 @@ std::vector<RankInput> rank_inputs(const std::vector<std::string>& sources,
 class PyModel {
  public:
   PyModel(const std::string& path, const std::string& precision, const std::string& special_tokens,
-          bool byte_fallback, int threads, const std::string& attention) {
+          bool byte_fallback, int threads, const std::string& attention, int source_max_length,
+          int candidate_max_length) {
     LoadOptions opt;
     opt.precision = parse_precision(precision);
     opt.attention = parse_attention_products(attention);
+    // llm-blender's truncation, in tokens of a segment with its [CLS], prefix and [SEP]; 0 = the checkpoint's.
+    opt.source_max_length = source_max_length;
+    opt.candidate_max_length = candidate_max_length;
     if (special_tokens == "literal")
       opt.tokenizer.special_text = SpecialTextPolicy::kLiteral;
     else if (special_tokens == "hf")
@@ -348,17 +352,32 @@ PYBIND11_MODULE(_pairrm, m) {
   m.def("is_repo_id", [](const std::string& s) { return hub::parse_repo_id(s).has_value(); });
   m.def(
       "resolve_model",
-      [](const std::string& s) {
+      [](const std::string& s, const std::string& cache) {
+        hub::HubOptions o;
+        o.cache = cache;  // empty: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
         py::gil_scoped_release nogil;
-        return hub::resolve_model(s);
+        return hub::resolve_model(s, o);
       },
-      py::arg("model"),
-      "A directory as is; a Hugging Face repo id (org/name[@revision]) from the hub cache, downloaded when missing");
+      py::arg("model"), py::arg("cache") = std::string(),
+      "A directory as is; a Hugging Face repo id (org/name[@revision]) from the hub cache (`cache`, default the "
+      "huggingface_hub one), downloaded when missing");
+  m.def(
+      "cached_model",
+      [](const std::string& s, const std::string& cache) -> std::optional<std::string> {
+        const auto ref = hub::parse_repo_id(s);
+        if (!ref) throw Error(s + ": not a Hugging Face repo id 'org/name[@revision]'");
+        return hub::cached_snapshot(*ref, cache.empty() ? hub::cache_dir() : cache);
+      },
+      py::arg("model"), py::arg("cache") = std::string(),
+      "The cached snapshot directory of a repo id holding every needed file, or None; never uses the network");
+  m.def("hub_cache_dir", &hub::cache_dir, "The huggingface_hub cache directory the hub client uses by default");
 
   py::class_<PyModel>(m, "Engine")
-      .def(py::init<const std::string&, const std::string&, const std::string&, bool, int, const std::string&>(),
+      .def(py::init<const std::string&, const std::string&, const std::string&, bool, int, const std::string&, int,
+                    int>(),
            py::arg("path"), py::arg("precision") = "fp32", py::arg("special_tokens") = "literal",
-           py::arg("byte_fallback") = false, py::arg("threads") = 0, py::arg("attention") = "auto")
+           py::arg("byte_fallback") = false, py::arg("threads") = 0, py::arg("attention") = "auto",
+           py::arg("source_max_length") = 0, py::arg("candidate_max_length") = 0)
       .def_property("threads", &PyModel::threads, &PyModel::set_threads)
       .def("info", &PyModel::info)
       .def("tokenize", &PyModel::tokenize, py::arg("text"))

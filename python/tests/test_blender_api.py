@@ -63,9 +63,9 @@ def test_best_and_worst_of_n(tiny):
     # full: the best / worst score
     assert tiny.get_best_of_n([SOURCE], [CANDS], pairrm_cmp_type="full") == [CANDS[int(np.argmax(scores))]]
     assert tiny.get_worst_of_n([SOURCE], [CANDS], pairrm_cmp_type="full") == [CANDS[int(np.argmin(scores))]]
-    full_all = tiny.get_best_of_n([SOURCE], [CANDS], pairrm_cmp_type="full", return_all=True)[0]
+    full_all = tiny.get_best_of_n([SOURCE], [CANDS], pairrm_cmp_type="full", return_all=True)[0].tolist()
     assert full_all == [CANDS[i] for i in np.argsort(-scores, kind="stable")]
-    worst_all = tiny.get_worst_of_n([SOURCE], [CANDS], pairrm_cmp_type="full", return_all=True)[0]
+    worst_all = tiny.get_worst_of_n([SOURCE], [CANDS], pairrm_cmp_type="full", return_all=True)[0].tolist()
     assert worst_all == [CANDS[i] for i in np.argsort(scores, kind="stable")]
     # bubble in the given order, replayed from the pairwise logits
     cur, losers = 0, []

@@ -35,15 +35,26 @@ def test_bad_paths_and_files(tmp_path):
         pairrm.Model(model_dir("tiny"), precision="fp8")
     with pytest.raises(ValueError, match="attention"):
         pairrm.Model(model_dir("tiny"), precision="bf16", attention="fp16")
-    with pytest.raises(TypeError, match="unexpected keyword"):
+    # llm-blender sets any keyword on its RankerConfig: accepted, with a warning when it is not a field.
+    with pytest.warns(UserWarning, match="not_an_option"):
         pairrm.Blender().loadranker(model_dir("tiny"), not_an_option=1)
-    with pytest.raises(ValueError, match="device"):
+    with pytest.warns(UserWarning, match="device='tpu' is ignored"):  # any device: a warning, never an error
         pairrm.Blender().loadranker(model_dir("tiny"), device="tpu")
+    with pytest.raises(TypeError, match="device"):
+        pairrm.Blender().loadranker(model_dir("tiny"), device=[0])
+    with pytest.raises(pairrm.Error, match="between 3 and 8192"):
+        pairrm.Blender().loadranker(model_dir("tiny"), source_maxlength=2)
     with pytest.raises(RuntimeError, match="loadranker"):
         pairrm.Blender().rank(["a"], [["b", "c"]])
-    with pytest.raises(ValueError, match="model directory"):
-        os.environ.pop("PAIRRM_MODEL", None)
-        pairrm.PairRMJudge()
+    # PairRMJudge() loads llm-blender/PairRM as trl does: offline and not cached, a clear error.
+    os.environ.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hub"), TRANSFORMERS_CACHE=str(tmp_path / "tc"))
+    os.environ.pop("PAIRRM_MODEL", None)
+    try:
+        with pytest.raises(pairrm.Error, match="llm-blender/PairRM: HF_HUB_OFFLINE is set"):
+            pairrm.PairRMJudge()
+    finally:
+        for k in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "TRANSFORMERS_CACHE"):
+            del os.environ[k]
 
 
 def test_wrong_lengths_and_types(tiny):
@@ -53,24 +64,38 @@ def test_wrong_lengths_and_types(tiny):
         tiny.rank(["a", "b"], [["x", "y"]])
     with pytest.raises(ValueError, match="same length"):
         tiny.rank(["a"], [["x", "y"]], instructions=["i", "j"])
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(AssertionError, match="ref_candidates must be the same as inputs"):  # llm-blender asserts
         tiny.rank_with_ref(["a"], [["x", "y"]], ref_candidates=["r", "s"])
+    with pytest.raises(AssertionError, match="must be a string"):
+        tiny.rank_with_ref(["a"], [["x", "y"]], ref_candidates=[3])
+    with pytest.raises(AssertionError, match="same length"):
+        tiny.compare(["a", "b"], ["x"], ["y"])
     with pytest.raises(ValueError, match=r"candidates\[0\] is empty"):
         tiny.rank(["a"], [[]])
     with pytest.raises(TypeError, match=r"inputs\[1\] must be a str"):
         tiny.rank(["a", 3], [["x"], ["y"]])
     with pytest.raises(TypeError, match="list of str"):
         tiny.compare("abc", ["x"], ["y"])
-    with pytest.raises(ValueError, match="mode"):
-        tiny.compare(["a"], ["x"], ["y"], mode="[A,A]")
-    with pytest.raises(ValueError, match="ref_mode"):
+    with pytest.warns(UserWarning, match=r"mode='\[A,A\]' is not one of"):  # llm-blender runs its default
+        assert tiny.compare(["a"], ["x"], ["y"], mode="[A,A]", return_logits=True) == \
+            tiny.compare(["a"], ["x"], ["y"], return_logits=True)
+    with pytest.raises(ValueError, match="Unknown ref_mode: loudest"):
         tiny.rank_with_ref(["a"], [["x", "y"]], ref_mode="loudest")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'top_k'"):  # as compare() in llm-blender
+        tiny.rank_with_ref(["a"], [["x", "y"]], top_k=1)
     with pytest.raises(ValueError, match="pairrm_cmp_type"):
         tiny.get_best_of_n(["a"], [["x", "y"]], pairrm_cmp_type="quick")
     with pytest.raises(ValueError, match="batch_size"):
         tiny.rank(["a"], [["x", "y"]], batch_size=0)
-    with pytest.raises(NotImplementedError, match="source_max_length"):
-        tiny.rank(["a"], [["x", "y"]], source_max_length=10)
+    with pytest.raises(pairrm.Error, match="between 3 and 8192"):
+        tiny.rank(["a"], [["x", "y"]], source_max_length=9000)
+    with pytest.raises(TypeError, match="source_max_length must be an int"):
+        tiny.rank(["a"], [["x", "y"]], source_max_length="10")
+    for call in (tiny.fuse, tiny.rank_and_fuse):
+        with pytest.raises(NotImplementedError, match="generative fuser"):
+            call(["a"], [["x", "y"]])
+    with pytest.raises(NotImplementedError, match="generative fuser"):
+        tiny.loadfuser("llm-blender/gen_fuser_3b")
     with pytest.raises(ValueError, match="exactly 2 completions"):
         pairrm.PairRMJudge(model_dir("tiny")).judge(["p"], [["a", "b", "c"]])
 

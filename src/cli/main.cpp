@@ -349,6 +349,9 @@ int main(int argc, char** argv) {
   bn->add_flag("--mixed", bench.mixed, "64 pairs with lengths spread over 100..1000 tokens")->excludes(tokens_opt);
   bn->add_option("--pairs", bench.pairs, "pairs to time (default 3, or 64 with --mixed)")->check(CLI::PositiveNumber);
   bn->add_flag("--json", bench.json, "one JSON object");
+  bn->add_flag("--ceiling", bench.ceiling_only,
+               "only measure this machine's ceilings for every precision (the multiply-add peak and the dense "
+               "layers' GEMM) at --threads; every bench report has its precision's");
 
   // accuracy
   pairrm::AccuracyOptions acc;
@@ -385,7 +388,8 @@ int main(int argc, char** argv) {
   // serve
   ModelFlags serve_flags;
   pairrm::server::ServerOptions serve;
-  auto* sv = app.add_subcommand("serve", "HTTP scoring service (endpoints: README.md, Server)");
+  auto* sv = app.add_subcommand("serve", "HTTP scoring service: pairrm's endpoints, TEI/vLLM/Cohere/Jina rerank and "
+                                         "score, OpenRLHF rewards (docs/server.md)");
   serve_flags.add(sv);
   sv->add_option("--host", serve.host, "address to bind (default 127.0.0.1: this machine only)");
   sv->add_option("--port,-p", serve.port, "port (default 8080; 0 = any free port, printed at start)")
@@ -412,6 +416,13 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   sv->add_option("--http-threads", serve.http_threads, "connections served at once (default 64)")
       ->check(CLI::PositiveNumber);
+  sv->add_option("--reference", serve.reference,
+                 "the pointwise score's reference when a request gives none (TEI/vLLM/Cohere rerank, vLLM score, "
+                 "OpenRLHF): fixed (default: every text against --reference-text) or others (the texts of a "
+                 "request ranked against each other, as /rank); docs/server.md")
+      ->check(CLI::IsMember({"fixed", "others"}));
+  sv->add_option("--reference-text", serve.reference_text,
+                 "the fixed reference answer (default: the empty answer \"\")");
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -506,7 +517,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*bn) {
-      bench.model_dir = bench_flags.directory();
+      if (!bench.ceiling_only) bench.model_dir = bench_flags.directory();
       bench.threads = bench_flags.threads;
       bench.load = bench_flags.load_options();
       return pairrm::run_bench(bench), 0;

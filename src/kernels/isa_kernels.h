@@ -23,6 +23,10 @@ long attention_scratch_floats(int length, int span);
 long attention_shared_floats(int length);
 void layer_norm(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);
 
+double fp32_fma_flops(long iterations);
+double bf16_dot_flops(long iterations);
+double int8_dot_ops(long iterations);
+
 extern const KernelTable table;
 
 }  // namespace pairrm::kernels::PAIRRM_ISA_NS

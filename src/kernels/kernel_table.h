@@ -22,6 +22,10 @@ struct KernelTable {
   void (*layer_norm)(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);
   long (*attention_scratch_floats)(int length, int span);  // the layout of this level's attention scratch
   long (*attention_shared_floats)(int length);
+  // Peak loops for bench's ceilings (kernels/peak.cpp): operations done, -1 where the level lacks the instruction.
+  double (*fp32_fma_flops)(long iterations);
+  double (*bf16_dot_flops)(long iterations);
+  double (*int8_dot_ops)(long iterations);
 };
 
 // The table of one level (every level is compiled in; running one this CPU lacks is the caller's mistake:

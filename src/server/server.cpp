@@ -7,8 +7,10 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cli/bundled_model.h"
 #include "server/metrics.h"
 #include "server/endpoints.h"
 #include "server/peer.h"
@@ -28,6 +30,23 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
   send_json(res, status, error_body(status, message));
 }
 
+// Whether `directory` is the bundled tiny random-weight model (however it was named: no --model, or a path
+// to it), so that /info and the start-up line can say its scores mean nothing.
+bool is_bundled_model(const std::string& directory) {
+  try {
+    std::error_code ec;
+    const auto a = std::filesystem::weakly_canonical(directory, ec);
+    if (ec) return false;
+    return a == std::filesystem::weakly_canonical(cli::bundled_model_dir(), ec) && !ec;
+  } catch (const std::exception&) {  // no bundled model installed next to the binary: it cannot be this one
+    return false;
+  }
+}
+
+const char* kRandomWeightsWarning =
+    "this server runs the bundled tiny RANDOM-WEIGHT test model: its scores are meaningless (start it with "
+    "--model DIR or a Hugging Face repo id, e.g. --model llm-blender/PairRM-hf)";
+
 // cpp-httplib 0.11 listens with a backlog of 5 (a compile-time constant of the packaged library): 32 clients
 // connecting at once overflow it and some connections stall or drop. Its listening socket is protected, so a
 // subclass re-issues listen() with a real backlog (Linux updates the backlog of a listening socket).
@@ -39,7 +58,13 @@ class HttpServer : public httplib::Server {
 class Service {
  public:
   Service(std::shared_ptr<const Model> model, const ServerOptions& options)
-      : options_(options), model_(model), endpoints_(model, options), scheduler_(model, options.scheduler, metrics_) {}
+      : options_(options),
+        model_(model),
+        random_weights_(is_bundled_model(model->info().directory)),
+        endpoints_(model, options),
+        scheduler_(model, options.scheduler, metrics_) {}
+
+  bool random_weights() const { return random_weights_; }
 
   BatchScheduler& scheduler() { return scheduler_; }
   Metrics& metrics() { return metrics_; }
@@ -57,7 +82,7 @@ class Service {
         send_json(res, reply.status, reply.body);
       });
     }
-    svr.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, json{{"status", "ok"}}.dump());
     });
     svr.Get("/info", [this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, info().dump()); });
@@ -121,7 +146,7 @@ class Service {
 
   OrderedJson info() const {
     const ModelInfo& i = model_->info();
-    return OrderedJson{
+    OrderedJson out{
         {"version", version()},
         {"model",
          {{"directory", i.directory}, {"layout", i.layout}, {"hidden_size", i.hidden_size}, {"num_layers", i.num_layers},
@@ -141,11 +166,17 @@ class Service {
           {"timeout_s", options_.timeout_s}, {"max_queue", scheduler_.options().max_queue_rows}}},
         {"workers", scheduler_.options().workers},
         {"threads_per_worker", scheduler_.options().threads_per_worker},
-        {"auth", !options_.api_key.empty()}};
+        {"auth", !options_.api_key.empty()},
+        {"pointwise_reference",
+         {{"policy", options_.reference}, {"text", options_.reference_text}}},
+        {"random_weights", random_weights_}};
+    if (random_weights_) out["warning"] = kRandomWeightsWarning;
+    return out;
   }
 
   ServerOptions options_;
   std::shared_ptr<const Model> model_;
+  bool random_weights_;
   Endpoints endpoints_;
   Metrics metrics_;
   BatchScheduler scheduler_;
@@ -193,6 +224,7 @@ int run_server(std::shared_ptr<const Model> model, const ServerOptions& options)
   svr.set_backlog(1024);
   std::printf("pairrm serve: listening on http://%s:%d\n", options.host.c_str(), port);
   std::fflush(stdout);
+  if (service.random_weights()) std::fprintf(stderr, "pairrm serve: warning: %s\n", kRandomWeightsWarning);
 
   std::atomic<bool> done{false}, signalled{false};
   std::thread signals([&] {

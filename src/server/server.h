@@ -1,4 +1,4 @@
-// `pairrm serve`: the HTTP scoring service (endpoints in README.md, "Server").
+// `pairrm serve`: the HTTP scoring service (endpoints and protocols: docs/server.md).
 #pragma once
 #include <memory>
 #include <string>
@@ -19,6 +19,11 @@ struct ServerOptions {
   size_t max_candidates = 32;    // per ranking
   long max_passes = 4096;        // forward passes per request
   int http_threads = 64;         // connections served at once
+  // The pointwise score's reference when a request gives none (server/pointwise.h): "fixed" (every text
+  // against reference_text, default "", the empty answer) or "others" (the texts of a request ranked
+  // against each other, as /rank).
+  std::string reference = "fixed";
+  std::string reference_text;
 };
 
 // Blocks SIGTERM/SIGINT in the calling thread and so in every thread it starts afterwards (OpenMP's

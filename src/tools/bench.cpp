@@ -1,5 +1,6 @@
 #include "tools/bench.h"
 
+#include <omp.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -10,6 +11,7 @@
 
 #include "api/model_impl.h"
 #include "kernels/linear.h"
+#include "tools/ceiling.h"
 
 namespace pairrm {
 namespace {
@@ -52,20 +54,23 @@ double row_flops(const ModelConfig& c, double n) {
   return L * (dense + rel + attn);
 }
 
-// The best throughput oneDNN reaches on this machine's 2 cores for large GEMMs (measured; BENCHMARKS.md):
-// the practical ceiling that "% of peak" refers to.
-double peak_gflops(Precision p) {
-  switch (p) {
-    case Precision::kF32: return 245;
-    case Precision::kBF16: return 825;
-    case Precision::kInt8: return 1650;
-  }
-  return 245;
-}
-
 }  // namespace
 
+void run_ceilings(const BenchOptions& o) {
+  const int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (const Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+    const Ceiling c = measure_ceiling(p, threads);
+    all.push_back(ceiling_json(c));
+    if (!o.json)
+      std::printf("%-5s %d threads: %-28s peak %6.0f GFLOP/s, dense-layer GEMM %6.0f GFLOP/s (%.0f%% of peak)\n",
+                  precision_name(p), threads, c.instruction, c.peak_gflops, c.gemm_gflops, 100 * c.gemm_gflops / c.peak_gflops);
+  }
+  if (o.json) std::printf("%s\n", all.dump().c_str());
+}
+
 void run_bench(const BenchOptions& o) {
+  if (o.ceiling_only) return run_ceilings(o);
   const double t0 = now_s();
   auto model = Model::load(o.model_dir, o.load);
   const double load_s = now_s() - t0;
@@ -95,8 +100,13 @@ void run_bench(const BenchOptions& o) {
   const auto logits = ctx.logits(rows);
   const double run_s = now_s() - t1;
   const double gflops = flops / run_s / 1e9;
-  // peak_gflops is for 2 threads; scale it by the threads used.
-  const double peak = peak_gflops(o.load.precision) * ctx.threads() / 2.0;
+  // The machine's own ceilings for this precision and thread count, measured now (not a constant from
+  // another host): the multiply-add instruction's peak and the dense layers' GEMM as the engine runs it.
+  CeilingShape shape;
+  shape.hidden = c.hidden_size;
+  shape.intermediate = c.intermediate_size;
+  shape.tokens = std::min(o.mixed ? 550 : o.tokens, c.max_total_tokens());
+  const Ceiling ceiling = measure_ceiling(o.load.precision, ctx.threads(), shape);
 
   nlohmann::ordered_json j = {
       {"model", o.model_dir},
@@ -114,7 +124,9 @@ void run_bench(const BenchOptions& o) {
       {"tokens_per_s", tokens / run_s},
       {"gflop", flops / 1e9},
       {"gflops_per_s", gflops},
-      {"percent_of_peak", 100 * gflops / peak},
+      {"percent_of_peak", 100 * gflops / ceiling.peak_gflops},
+      {"percent_of_gemm_ceiling", 100 * gflops / ceiling.gemm_gflops},
+      {"ceiling", ceiling_json(ceiling)},
       {"breakdown_s", {{"gemm", prof.gemm_s}, {"attention", prof.attention_s},
                        {"other", prof.total_s - prof.gemm_s - prof.attention_s}, {"head_and_scheduling", run_s - prof.total_s}}},
       {"load_s", load_s},
@@ -133,7 +145,9 @@ void run_bench(const BenchOptions& o) {
   std::printf("pairs          %d x %s tokens\n", pairs, o.mixed ? "100..1000" : std::to_string(rows.front().ids.size()).c_str());
   std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,
               pairs / run_s, tokens / run_s);
-  std::printf("compute        %.1f GFLOP, %.0f GFLOP/s = %.0f%% of %.0f peak\n", flops / 1e9, gflops, 100 * gflops / peak, peak);
+  std::printf("compute        %.1f GFLOP, %.0f GFLOP/s = %.0f%% of the %s peak (%.0f), %.0f%% of the GEMM ceiling (%.0f)\n",
+              flops / 1e9, gflops, 100 * gflops / ceiling.peak_gflops, ceiling.instruction, ceiling.peak_gflops,
+              100 * gflops / ceiling.gemm_gflops, ceiling.gemm_gflops);
   std::printf("breakdown      gemm %.3f s, attention %.3f s, other %.3f s, head+scheduling %.3f s\n", prof.gemm_s,
               prof.attention_s, prof.total_s - prof.gemm_s - prof.attention_s, run_s - prof.total_s);
   std::printf("load           %.3f s\n", load_s);

@@ -16,6 +16,7 @@ struct BenchOptions {
   int pairs = 0;         // 0: 3 for fixed length, 64 for mixed
   int threads = 0;
   bool json = false;
+  bool ceiling_only = false;  // --ceiling: only this machine's ceilings, every precision (no model needed)
   LoadOptions load;
 };
 

@@ -1,0 +1,4 @@
+"""llm_blender.blender.config."""
+from pairrm.configs import BlenderConfig
+
+__all__ = ["BlenderConfig"]

@@ -1,0 +1,1 @@
+"""llm_blender.gpt_eval (pairrm): the ranking helpers of its utils."""

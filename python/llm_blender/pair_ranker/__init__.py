@@ -1,0 +1,1 @@
+"""llm_blender.pair_ranker (pairrm)."""

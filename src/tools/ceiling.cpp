@@ -1,0 +1,111 @@
+#include "tools/ceiling.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <vector>
+
+#include "kernels/isa.h"
+#include "kernels/kernel_table.h"
+#include "kernels/linear.h"
+
+namespace pairrm {
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+using PeakLoop = double (*)(long);
+
+// The loop on every thread at once, best of three ~0.1 s runs, in GFLOP/s for all threads together.
+double peak_rate(PeakLoop loop, int threads) {
+  constexpr long kIterations = 20'000'000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    double ops = 0;
+    const double t0 = now_s();
+#pragma omp parallel num_threads(threads) reduction(+ : ops)
+    ops += loop(kIterations);
+    best = std::max(best, ops / (now_s() - t0) / 1e9);
+  }
+  return best;
+}
+
+// The dense layers of one encoder layer (4·[H,H] + [I,H] + [H,I] weights, M = tokens) through PackedLinear
+// as the encoder runs them; best of two timed passes after a warm-up.
+double gemm_rate(Precision p, int threads, const CeilingShape& s) {
+  const int H = s.hidden, I = s.intermediate, M = s.tokens;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.f, 0.02f);
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+  };
+  const auto w_hh = random(static_cast<size_t>(H) * H), w_ih = random(static_cast<size_t>(I) * H),
+             w_hi = random(static_cast<size_t>(H) * I), bias = random(std::max(H, I)),
+             a = random(static_cast<size_t>(M) * std::max(H, I));
+  const kernels::PackedLinear hh(w_hh.data(), bias.data(), H, H, p), ih(w_ih.data(), bias.data(), I, H, p),
+      hi(w_hi.data(), bias.data(), H, I, p);
+  std::vector<float> out(static_cast<size_t>(M) * std::max(H, I));
+  kernels::LinearScratch scratch;
+  auto layer = [&] {
+    for (int q = 0; q < 4; ++q) hh.forward(a.data(), M, out.data(), kernels::Epilogue::kStore, scratch, 0, threads);
+    ih.forward(a.data(), M, out.data(), kernels::Epilogue::kStore, scratch, 0, threads);
+    hi.forward(a.data(), M, out.data(), kernels::Epilogue::kStore, scratch, 0, threads);
+  };
+  layer();
+  const double flops = 2.0 * M * (4.0 * H * H + 2.0 * H * I);
+  double best = 0;
+  for (int rep = 0; rep < 2; ++rep) {
+    const double t0 = now_s();
+    layer();
+    best = std::max(best, flops / (now_s() - t0) / 1e9);
+  }
+  return best;
+}
+
+const char* fma_name(kernels::Isa isa) {
+  switch (isa) {
+    case kernels::Isa::kGeneric: return "mulps + addps xmm (no FMA at this level)";
+    case kernels::Isa::kAvx2: return "vfmadd ymm";
+    default: return "vfmadd zmm";
+  }
+}
+
+}  // namespace
+
+Ceiling measure_ceiling(Precision precision, int threads, const CeilingShape& shape) {
+  const kernels::KernelTable& k = kernels::active_kernels();
+  Ceiling c;
+  c.precision = precision;
+  c.threads = std::max(1, threads);
+  c.instruction = fma_name(k.isa);
+  PeakLoop loop = k.fp32_fma_flops;
+  // bf16/int8 run their dot-product instruction only where oneDNN uses it: with it at this level.
+  if (precision == Precision::kBF16 && k.bf16_dot_flops(1) > 0) {
+    loop = k.bf16_dot_flops;
+    c.instruction = "vdpbf16ps zmm";
+  } else if (precision == Precision::kInt8 && k.int8_dot_ops(1) > 0) {
+    loop = k.int8_dot_ops;
+    c.instruction = "vpdpbusd zmm";
+  }
+  c.peak_gflops = peak_rate(loop, c.threads);
+  c.gemm_gflops = gemm_rate(precision, c.threads, shape);
+  return c;
+}
+
+nlohmann::ordered_json ceiling_json(const Ceiling& c) {
+  return {{"precision", precision_name(c.precision)},
+          {"threads", c.threads},
+          {"isa", kernels::isa_name(kernels::active_isa())},
+          {"peak_instruction", c.instruction},
+          {"peak_gflops", c.peak_gflops},
+          {"gemm_gflops", c.gemm_gflops},
+          {"gemm_percent_of_peak", 100 * c.gemm_gflops / c.peak_gflops}};
+}
+
+}  // namespace pairrm
