@@ -85,6 +85,22 @@ std::vector<double> BatchScheduler::score(const std::vector<PairRow>& rows, Cloc
   return std::move(job->logits);
 }
 
+std::vector<double> logits_isolated(Context& ctx, const std::vector<PairRow>& batch, std::vector<std::string>& errors) {
+  try {
+    return ctx.logits(batch);
+  } catch (const std::exception&) {
+  }
+  std::vector<double> logits(batch.size(), 0.0);
+  for (size_t k = 0; k < batch.size(); ++k) {
+    try {
+      logits[k] = ctx.logits({batch[k]}).at(0);
+    } catch (const std::exception& e) {
+      errors[k] = e.what();
+    }
+  }
+  return logits;
+}
+
 void BatchScheduler::work(int worker) {
   Context ctx(model_, options_.threads_per_worker);
   // Context::logits schedules a batch itself; give it the whole batch at once.
@@ -113,24 +129,19 @@ void BatchScheduler::work(int worker) {
       metrics_.set_queue_rows(queued_rows_);
       if (!queue_.empty()) work_ready_.notify_one();  // another worker can start the next batch
     }
-    std::vector<double> logits;
-    std::string error;
     const auto start = Clock::now();
-    try {
-      logits = ctx.logits(batch);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
+    std::vector<std::string> errors(batch.size());
+    const std::vector<double> logits = logits_isolated(ctx, batch, errors);
     long tokens = 0;
     for (const PairRow& r : batch) tokens += static_cast<long>(r.ids.size());
     metrics_.batch(static_cast<long>(batch.size()), tokens, std::chrono::duration<double>(Clock::now() - start).count());
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t k = 0; k < taken.size(); ++k) {
       Job& job = *taken[k].first;
-      if (error.empty())
+      if (errors[k].empty())
         job.logits[taken[k].second] = logits[k];
       else
-        job.error = error;
+        job.error = errors[k];
       --job.remaining;
     }
     job_done_.notify_all();

@@ -37,6 +37,11 @@ struct SchedulerOptions {
   long max_queue_rows = 8192;  // rows waiting; a request that would go past it gets 429 at once
 };
 
+// Logits of a batch that merges the rows of several requests. If the batch fails, each row is run alone, so
+// only the rows that fail on their own get an error (errors[k], sized like batch); the others' logits are the
+// same values (a row's logit never depends on its batch).
+std::vector<double> logits_isolated(Context& ctx, const std::vector<PairRow>& batch, std::vector<std::string>& errors);
+
 class BatchScheduler {
  public:
   BatchScheduler(std::shared_ptr<const Model> model, SchedulerOptions options, Metrics& metrics);
@@ -57,6 +62,7 @@ class BatchScheduler {
  private:
   struct Job;
   void work(int worker);
+
 
   std::shared_ptr<const Model> model_;
   SchedulerOptions options_;
