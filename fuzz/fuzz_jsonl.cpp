@@ -8,8 +8,8 @@
 #include <sstream>
 #include <string>
 
-#include "cli/commands.h"
-#include "cli/jsonl.h"
+#include "jobs/commands.h"
+#include "jobs/jsonl.h"
 #include "fake_scorer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,25 +19,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string out = "/tmp/pairrm_fuzz_" + std::to_string(getpid()) + ".out.jsonl";
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   std::ofstream(in, std::ios::binary) << text;
-  cli::InputLimits limits;
+  jobs::InputLimits limits;
   limits.max_candidates = 8;
-  std::unique_ptr<cli::JsonlJob> job;
+  std::unique_ptr<jobs::JsonlJob> job;
   switch (data[0] % 6) {
-    case 0: job = cli::make_compare_job(CompareMode::kBoth); break;
-    case 1: job = cli::make_rank_job(std::nullopt, limits); break;
-    case 2: job = cli::make_rank_job(std::string("given"), limits); break;
-    case 3: job = cli::make_best_of_n_job(BestOfNOptions{}, true, limits); break;
-    case 4: job = cli::make_conversations_job(CompareMode::kAB); break;
-    default: job = cli::make_dpo_job(limits); break;
+    case 0: job = jobs::make_compare_job(CompareMode::kBoth); break;
+    case 1: job = jobs::make_rank_job(std::nullopt, limits); break;
+    case 2: job = jobs::make_rank_job(std::string("given"), limits); break;
+    case 3: job = jobs::make_best_of_n_job(BestOfNOptions{}, true, limits); break;
+    case 4: job = jobs::make_conversations_job(CompareMode::kAB); break;
+    default: job = jobs::make_dpo_job(limits); break;
   }
-  cli::JsonlOptions o;
+  jobs::JsonlOptions o;
   o.input = in;
   o.output = out;
   o.quiet = true;
   o.chunk_lines = 4;
   o.max_line_bytes = 1 << 16;
   fuzz::FakeScorer scorer;
-  const cli::JsonlStats stats = cli::run_jsonl(scorer, *job, o);
+  const jobs::JsonlStats stats = jobs::run_jsonl(scorer, *job, o);
   // One record per non-blank line (a line of only spaces/tabs/CR is blank).
   long lines = 0;
   std::istringstream s(text);

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "pairrm/pairrm.h"
-#include "cli/commands.h"
-#include "cli/jsonl.h"
+#include "jobs/commands.h"
+#include "jobs/jsonl.h"
 #include "hub/hub.h"
 #include "pairrm/ranking.h"
 
@@ -274,26 +274,26 @@ class PyModel {
     auto get = [&](const char* key, const std::string& fallback) {
       return options.contains(key) && !options[key].is_none() ? py::str(options[key]).cast<std::string>() : fallback;
     };
-    cli::JobSpec spec{.command = command, .mode = get("mode", "both"), .method = get("method", "bubble")};
+    jobs::JobSpec spec{.command = command, .mode = get("mode", "both"), .method = get("method", "bubble")};
     if (const std::string ref = get("with_ref", ""); !ref.empty()) spec.with_ref = ref;
     if (options.contains("seed") && !options["seed"].is_none()) spec.seed = options["seed"].cast<uint64_t>();
     spec.return_all = options.contains("return_all") && options["return_all"].cast<bool>();
     if (options.contains("max_candidates")) spec.limits.max_candidates = options["max_candidates"].cast<size_t>();
-    std::unique_ptr<cli::JsonlJob> job;
+    std::unique_ptr<jobs::JsonlJob> job;
     try {
-      job = cli::make_job(spec);
+      job = jobs::make_job(spec);
     } catch (const std::invalid_argument& e) {
       throw Error(e.what());
     }
-    cli::JsonlOptions o;
+    jobs::JsonlOptions o;
     o.command = "pairrm " + command;
     o.input = input;
     o.output = output;
     o.quiet = true;
-    cli::JsonlStats stats;
+    jobs::JsonlStats stats;
     {
       py::gil_scoped_release nogil;
-      stats = with_context([&](Context& ctx) { return cli::run_jsonl(ctx, *job, o); });
+      stats = with_context([&](Context& ctx) { return jobs::run_jsonl(ctx, *job, o); });
     }
     py::dict d;
     d["ok"] = stats.ok;

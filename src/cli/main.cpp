@@ -5,14 +5,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/jsonl.h"
+#include "jobs/commands.h"
+#include "jobs/jsonl.h"
 #include "eval/eval.h"
 #include "generate/generate_job.h"
 #include "pairrm/pairrm.h"
 #include "pairrm/ranking.h"
 #include "hub/hub.h"
-#include "cli/bundled_model.h"
+#include "util/bundled_model.h"
 #include "server/server.h"
 #include "tools/bench.h"
 #include "tools/init_random.h"
@@ -21,7 +21,7 @@
 namespace {
 
 using nlohmann::json;
-using pairrm::cli::OrderedJson;
+using pairrm::jobs::OrderedJson;
 
 struct ModelFlags {
   std::string model;
@@ -79,8 +79,8 @@ struct ModelFlags {
     if (m.empty())
       if (const char* env = std::getenv("PAIRRM_MODEL"); env && *env) m = env;
     if (m.empty()) {
-      pairrm::cli::warn_bundled_model();
-      return pairrm::cli::bundled_model_dir();
+      pairrm::warn_bundled_model();
+      return pairrm::bundled_model_dir();
     }
     return pairrm::hub::resolve_model(m);
   }
@@ -105,8 +105,8 @@ struct ModelFlags {
 };
 
 struct JsonlFlags {
-  pairrm::cli::JsonlOptions options;
-  pairrm::cli::InputLimits limits;
+  pairrm::jobs::JsonlOptions options;
+  pairrm::jobs::InputLimits limits;
   std::string shard;
 
   CLI::Option* add(CLI::App* app, const std::string& line_format) {
@@ -140,7 +140,7 @@ CLI::Option* add_mode(CLI::App* app, std::string& mode) {
 }
 
 // Runs a job over --input, or over the one line given on the command line.
-int run_job(const ModelFlags& mf, JsonlFlags& jf, pairrm::cli::JsonlJob& job, const std::string& command,
+int run_job(const ModelFlags& mf, JsonlFlags& jf, pairrm::jobs::JsonlJob& job, const std::string& command,
             const json* single_line) {
   auto ctx = mf.context();
   if (single_line) {
@@ -149,8 +149,8 @@ int run_job(const ModelFlags& mf, JsonlFlags& jf, pairrm::cli::JsonlJob& job, co
     return 0;
   }
   jf.options.command = "pairrm " + command;
-  if (!jf.shard.empty()) std::tie(jf.options.shard_index, jf.options.shard_count) = pairrm::cli::parse_shard(jf.shard);
-  const auto stats = pairrm::cli::run_jsonl(*ctx, job, jf.options);
+  if (!jf.shard.empty()) std::tie(jf.options.shard_index, jf.options.shard_count) = pairrm::jobs::parse_shard(jf.shard);
+  const auto stats = pairrm::jobs::run_jsonl(*ctx, job, jf.options);
   return stats.failed ? 1 : 0;
 }
 
@@ -437,7 +437,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*cmp) {
-      auto job = pairrm::cli::make_job({.command = "compare", .mode = cmp_mode});
+      auto job = pairrm::jobs::make_job({.command = "compare", .mode = cmp_mode});
       if (*cmp_in) return run_job(cmp_flags, cmp_io, *job, "compare", nullptr);
       if (!*src_opt || !*a_opt || !*b_opt) {
         std::cerr << "pairrm compare: give --source, --a and --b, or --input FILE.jsonl\n";
@@ -457,7 +457,7 @@ int main(int argc, char** argv) {
     if (*rk) {
       std::optional<std::string> ref;
       if (!with_ref.empty()) ref = with_ref;
-      auto job = pairrm::cli::make_job({.command = "rank", .with_ref = ref, .limits = rank_io.limits});
+      auto job = pairrm::jobs::make_job({.command = "rank", .with_ref = ref, .limits = rank_io.limits});
       if (*rk_in) return run_job(rank_flags, rank_io, *job, "rank", nullptr);
       if (rank_candidates.empty() || with_ref == "given") {
         std::cerr << "pairrm rank: give --source and --candidates (without --with-ref given), or --input FILE.jsonl\n";
@@ -469,9 +469,9 @@ int main(int argc, char** argv) {
     for (SelectFlags* f : {&best, &worst}) {
       if (!*f->app) continue;
       const std::string name = f == &worst ? "worst-of-n" : "best-of-n";
-      pairrm::cli::JobSpec spec{.command = name, .method = f->method, .return_all = f->return_all, .limits = f->io.limits};
+      pairrm::jobs::JobSpec spec{.command = name, .method = f->method, .return_all = f->return_all, .limits = f->io.limits};
       if (*f->seed_opt) spec.seed = f->seed;
-      auto job = pairrm::cli::make_job(spec);
+      auto job = pairrm::jobs::make_job(spec);
       if (*f->input_opt) return run_job(f->model, f->io, *job, name, nullptr);
       if (f->candidates.empty()) {
         std::cerr << "pairrm " << name << ": give --source and --candidates, or --input FILE.jsonl\n";
@@ -481,7 +481,7 @@ int main(int argc, char** argv) {
       return run_job(f->model, f->io, *job, name, &line);
     }
     if (*conv) {
-      auto job = pairrm::cli::make_job({.command = "compare-conversations", .mode = conv_mode});
+      auto job = pairrm::jobs::make_job({.command = "compare-conversations", .mode = conv_mode});
       return run_job(conv_flags, conv_io, *job, "compare-conversations", nullptr);
     }
     if (*evc) {
@@ -511,7 +511,7 @@ int main(int argc, char** argv) {
       return run_job(gen_flags, gen_io, *job, "generate-best-of-n", nullptr);
     }
     if (*init) {
-      if (rnd.tokenizer_dir.empty()) rnd.tokenizer_dir = pairrm::cli::bundled_model_dir();
+      if (rnd.tokenizer_dir.empty()) rnd.tokenizer_dir = pairrm::bundled_model_dir();
       pairrm::write_random_checkpoint(rnd);
       std::cerr << "wrote " << rnd.out_dir << "\n";
       return 0;
@@ -531,7 +531,7 @@ int main(int argc, char** argv) {
       return pairrm::run_accuracy(acc), 0;
     }
     if (*mg) {
-      const long n = pairrm::cli::merge_shards(merge_parts, merge_out, merge_in);
+      const long n = pairrm::jobs::merge_shards(merge_parts, merge_out, merge_in);
       std::cerr << "pairrm merge: " << n << " records\n";
       return 0;
     }
@@ -550,7 +550,7 @@ int main(int argc, char** argv) {
       return pairrm::server::run_server(serve_flags.load(), serve);
     }
     if (*dpo) {
-      auto job = pairrm::cli::make_job({.command = "dpo", .limits = dpo_io.limits});
+      auto job = pairrm::jobs::make_job({.command = "dpo", .limits = dpo_io.limits});
       return run_job(dpo_flags, dpo_io, *job, "dpo", nullptr);
     }
   } catch (const std::exception& e) {

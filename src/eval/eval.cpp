@@ -7,7 +7,7 @@
 #include <map>
 #include <sstream>
 
-#include "cli/progress.h"
+#include "jobs/progress.h"
 
 namespace pairrm::eval {
 namespace {
@@ -35,7 +35,7 @@ std::vector<PairLogits> score_items(Scorer& scorer, const std::vector<EvalItem>&
                                     std::vector<InputProblem>& problems, std::vector<bool>& usable) {
   std::vector<PairLogits> out(items.size());
   usable.assign(items.size(), true);
-  cli::Progress progress("pairrm eval", static_cast<long>(items.size()), quiet);
+  jobs::Progress progress("pairrm eval", static_cast<long>(items.size()), quiet);
   for (size_t start = 0; start < items.size(); start += chunk) {
     const size_t end = std::min(items.size(), start + chunk);
     std::vector<Comparison> batch;

@@ -2,7 +2,7 @@
 #include <fstream>
 #include <map>
 
-#include "cli/jsonl.h"
+#include "jobs/jsonl.h"
 #include "eval/eval.h"
 
 namespace pairrm::eval {
@@ -16,7 +16,7 @@ template <typename F>
 void for_each_line(const std::string& path, size_t max_line_bytes, EvalInput& into, F&& f) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open");
-  cli::LineReader reader(in, max_line_bytes);
+  jobs::LineReader reader(in, max_line_bytes);
   std::string line;
   bool too_long = false;
   while (reader.next(line, too_long)) {
@@ -51,8 +51,8 @@ std::map<std::string, Response> read_responses(const std::string& path, size_t m
     auto it = j.find("id");
     if (it == j.end() || !(it->is_string() || it->is_number_integer()))
       throw std::invalid_argument("field 'id' (a string or an integer) is needed to join the two files");
-    Response r{*it, where, cli::string_field(j, "prompt", true), cli::string_field(j, "response", true),
-               cli::string_field(j, "category", false)};
+    Response r{*it, where, jobs::string_field(j, "prompt", true), jobs::string_field(j, "response", true),
+               jobs::string_field(j, "category", false)};
     const std::string key = it->dump();
     if (out.count(key)) throw std::invalid_argument("id " + key + " again (first at " + out[key].where + ")");
     if (order) order->push_back(key);
@@ -66,8 +66,8 @@ std::map<std::string, Response> read_responses(const std::string& path, size_t m
 EvalInput read_pair_file(const std::string& path, size_t max_line_bytes) {
   EvalInput input;
   for_each_line(path, max_line_bytes, input, [&](const std::string& where, const json& j) {
-    EvalItem item{j.contains("id") ? j["id"] : json(nullptr), where, cli::string_field(j, "prompt", true),
-                  cli::string_field(j, "a", true), cli::string_field(j, "b", true), cli::string_field(j, "category", false)};
+    EvalItem item{j.contains("id") ? j["id"] : json(nullptr), where, jobs::string_field(j, "prompt", true),
+                  jobs::string_field(j, "a", true), jobs::string_field(j, "b", true), jobs::string_field(j, "category", false)};
     input.items.push_back(std::move(item));
   });
   return input;

@@ -10,10 +10,10 @@ namespace pairrm::generate {
 namespace {
 
 using nlohmann::json;
-using cli::OrderedJson;
+using jobs::OrderedJson;
 
 
-class GenerateJob : public cli::JsonlJob {
+class GenerateJob : public jobs::JsonlJob {
  public:
   explicit GenerateJob(const GenerateOptions& options) : options_(options), client_(options.chat) {
     if (options_.n < 1) throw Error("--n must be at least 1");
@@ -23,8 +23,8 @@ class GenerateJob : public cli::JsonlJob {
 
   void add(const json& line) override {
     Item item;
-    item.prompt = cli::string_field(line, "prompt", true);
-    item.system = line.contains("system") ? cli::string_field(line, "system", false) : options_.system;
+    item.prompt = jobs::string_field(line, "prompt", true);
+    item.system = line.contains("system") ? jobs::string_field(line, "system", false) : options_.system;
     items_.push_back(std::move(item));
   }
   size_t size() const override { return items_.size(); }
@@ -48,7 +48,7 @@ class GenerateJob : public cli::JsonlJob {
         why = e.what();
       } catch (...) {
       }
-      throw cli::PartialRun(select(scorer, answered), fatal, why);
+      throw jobs::PartialRun(select(scorer, answered), fatal, why);
     }
     return select(scorer, all);
   }
@@ -109,7 +109,7 @@ class GenerateJob : public cli::JsonlJob {
     for (size_t i : which) {
       const Item& item = items_[i];
       if (item.error) {
-        out.push_back(cli::item_error(*item.error));
+        out.push_back(jobs::item_error(*item.error));
         continue;
       }
       const auto& r = chosen[k++];
@@ -128,7 +128,7 @@ class GenerateJob : public cli::JsonlJob {
 
 }  // namespace
 
-std::unique_ptr<cli::JsonlJob> make_generate_job(const GenerateOptions& options) {
+std::unique_ptr<jobs::JsonlJob> make_generate_job(const GenerateOptions& options) {
   return std::make_unique<GenerateJob>(options);
 }
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "cli/jsonl.h"
+#include "jobs/jsonl.h"
 #include "generate/chat_client.h"
 #include "pairrm/ranking.h"
 
@@ -23,6 +23,6 @@ struct GenerateOptions {
 // Lines {"id"?, "prompt", "system"?} -> {"prompt", "best", "best_index", "samples"?, "scores"?}. A prompt whose
 // samples cannot be had is that line's error record; FatalEndpointError (bad key, no such endpoint, server
 // unreachable) stops the run.
-std::unique_ptr<cli::JsonlJob> make_generate_job(const GenerateOptions& options);
+std::unique_ptr<jobs::JsonlJob> make_generate_job(const GenerateOptions& options);
 
 }  // namespace pairrm::generate

@@ -6,7 +6,7 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "cli/commands.h"
+#include "jobs/commands.h"
 #include "pairrm/ranking.h"
 #include "server/scheduler.h"
 
@@ -14,7 +14,7 @@ namespace pairrm::server {
 namespace {
 
 using nlohmann::json;
-using cli::OrderedJson;
+using jobs::OrderedJson;
 
 // A request over one of the size limits (items, candidates) is refused with 413 like the scheduler's refusals.
 using BadRequest = ServeError;
@@ -358,7 +358,7 @@ Endpoints::Endpoints(std::shared_ptr<const Model> model, const ServerOptions& op
 
   // pairrm's own endpoints: the CLI's JSONL jobs.
   add("/compare", [this](const json& body, Scorer& s) {
-    auto job = cli::make_job({.command = "compare", .mode = option<std::string>(body, "mode", "both")});
+    auto job = jobs::make_job({.command = "compare", .mode = option<std::string>(body, "mode", "both")});
     return run_items(*job, body, s);
   });
   add("/rank", [this](const json& body, Scorer& s) {
@@ -371,22 +371,22 @@ Endpoints::Endpoints(std::shared_ptr<const Model> model, const ServerOptions& op
       parse_reference_mode(*ref);  // 422 for an unknown mode, before any work
     }
     if (!ref && o.contains("reference")) ref = "given";
-    auto job = cli::make_job({.command = "rank", .with_ref = ref, .limits = limits()});
+    auto job = jobs::make_job({.command = "rank", .with_ref = ref, .limits = limits()});
     return run_items(*job, body, s);
   });
   add("/best_of_n", [this](const json& body, Scorer& s) {
-    cli::JobSpec spec{.command = option<bool>(body, "worst", false) ? "worst-of-n" : "best-of-n",
+    jobs::JobSpec spec{.command = option<bool>(body, "worst", false) ? "worst-of-n" : "best-of-n",
                       .method = option<std::string>(body, "method", "bubble"),
                       .return_all = option<bool>(body, "return_all", false),
                       .limits = limits()};
     const json& seed = option<json>(body, "seed", nullptr);
     if (!seed.is_null() && !seed.is_number_unsigned()) throw std::invalid_argument("seed must be an integer >= 0");
     if (!seed.is_null()) spec.seed = seed.get<uint64_t>();
-    auto job = cli::make_job(spec);
+    auto job = jobs::make_job(spec);
     return run_items(*job, body, s);
   });
   add("/compare_conversations", [this](const json& body, Scorer& s) {
-    auto job = cli::make_job({.command = "compare-conversations", .mode = option<std::string>(body, "mode", "both")});
+    auto job = jobs::make_job({.command = "compare-conversations", .mode = option<std::string>(body, "mode", "both")});
     return run_items(*job, body, s);
   });
 
@@ -429,14 +429,14 @@ Reply Endpoints::respond(const std::string& path, const std::string& body_text, 
   }
 }
 
-cli::InputLimits Endpoints::limits() const {
-  cli::InputLimits l;
+jobs::InputLimits Endpoints::limits() const {
+  jobs::InputLimits l;
   l.max_candidates = options_.max_candidates;
   return l;
 }
 
 // One item (the body), or {"items": [...]} / a bare array -> {"results": [...]}.
-OrderedJson Endpoints::run_items(cli::JsonlJob& job, const json& body, Scorer& scorer) const {
+OrderedJson Endpoints::run_items(jobs::JsonlJob& job, const json& body, Scorer& scorer) const {
   const bool list = body.is_array() || (body.is_object() && body.contains("items"));
   const json& items = body.is_array() ? body : list ? body["items"] : body;
   if (list && !items.is_array()) throw std::invalid_argument("field 'items' must be a list");

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cli/commands.h"
+#include "jobs/commands.h"
 #include "pairrm/pairrm.h"
 #include "server/pointwise.h"
 #include "server/server.h"
@@ -39,7 +39,7 @@ class Endpoints {
   Reply respond(const std::string& path, const std::string& body, Scorer& scorer) const;
 
  private:
-  using OrderedJson = cli::OrderedJson;
+  using OrderedJson = jobs::OrderedJson;
   using Handler = std::function<OrderedJson(const nlohmann::json&, Scorer&)>;
   struct Route {
     Handler handler;
@@ -49,8 +49,8 @@ class Endpoints {
   void add(const std::string& path, Handler handler, ErrorStyle style = ErrorStyle::kNative) {
     routes_[path] = Route{std::move(handler), style};
   }
-  cli::InputLimits limits() const;
-  OrderedJson run_items(cli::JsonlJob& job, const nlohmann::json& body, Scorer& scorer) const;
+  jobs::InputLimits limits() const;
+  OrderedJson run_items(jobs::JsonlJob& job, const nlohmann::json& body, Scorer& scorer) const;
   void check_batch(size_t n, size_t limit, const char* flag) const;
   std::string model_name(const nlohmann::json& body) const;
   std::vector<double> pointwise(Scorer& scorer, const PointwiseGroup& group, const Truncation& t, long* tokens) const;

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "cli/bundled_model.h"
+#include "util/bundled_model.h"
 #include "server/metrics.h"
 #include "server/endpoints.h"
 #include "server/peer.h"
@@ -19,7 +19,7 @@ namespace pairrm::server {
 namespace {
 
 using nlohmann::json;
-using cli::OrderedJson;
+using jobs::OrderedJson;
 
 void send_json(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
@@ -37,7 +37,7 @@ bool is_bundled_model(const std::string& directory) {
     std::error_code ec;
     const auto a = std::filesystem::weakly_canonical(directory, ec);
     if (ec) return false;
-    return a == std::filesystem::weakly_canonical(cli::bundled_model_dir(), ec) && !ec;
+    return a == std::filesystem::weakly_canonical(pairrm::bundled_model_dir(), ec) && !ec;
   } catch (const std::exception&) {  // no bundled model installed next to the binary: it cannot be this one
     return false;
   }
@@ -138,8 +138,8 @@ class Service {
     return diff == 0;
   }
 
-  cli::InputLimits limits() const {
-    cli::InputLimits l;
+  jobs::InputLimits limits() const {
+    jobs::InputLimits l;
     l.max_candidates = options_.max_candidates;
     return l;
   }

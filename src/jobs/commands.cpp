@@ -1,9 +1,9 @@
-#include "cli/commands.h"
+#include "jobs/commands.h"
 
 #include <set>
 #include <stdexcept>
 
-namespace pairrm::cli {
+namespace pairrm::jobs {
 namespace {
 
 using nlohmann::json;
@@ -190,4 +190,4 @@ std::unique_ptr<JsonlJob> make_job(const JobSpec& spec) {
   bad("unknown command '" + c + "'");
 }
 
-}  // namespace pairrm::cli
+}  // namespace pairrm::jobs

@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-namespace pairrm::cli {
+namespace pairrm {
 
 // The directory of the bundled model; throws pairrm::Error listing where it looked.
 std::string bundled_model_dir();
@@ -12,4 +12,4 @@ std::string bundled_model_dir();
 // its scores must never be mistaken for PairRM's).
 void warn_bundled_model();
 
-}  // namespace pairrm::cli
+}  // namespace pairrm

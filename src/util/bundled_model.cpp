@@ -1,4 +1,4 @@
-#include "cli/bundled_model.h"
+#include "util/bundled_model.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 
 #include "pairrm/pairrm.h"
 
-namespace pairrm::cli {
+namespace pairrm {
 
 namespace fs = std::filesystem;
 
@@ -37,4 +37,4 @@ void warn_bundled_model() {
                "its scores are meaningless\n";
 }
 
-}  // namespace pairrm::cli
+}  // namespace pairrm

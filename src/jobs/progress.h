@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-namespace pairrm::cli {
+namespace pairrm::jobs {
 
 class Progress {
  public:
@@ -21,4 +21,4 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
-}  // namespace pairrm::cli
+}  // namespace pairrm::jobs

@@ -1,11 +1,11 @@
-#include "cli/progress.h"
+#include "jobs/progress.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 
-namespace pairrm::cli {
+namespace pairrm::jobs {
 namespace {
 
 std::string duration(double s) {
@@ -65,4 +65,4 @@ void Progress::finish(const std::string& summary) {
   std::fprintf(stderr, "%s: %s\n", label_.c_str(), summary.c_str());
 }
 
-}  // namespace pairrm::cli
+}  // namespace pairrm::jobs

@@ -4,10 +4,10 @@
 #include <optional>
 #include <string>
 
-#include "cli/jsonl.h"
+#include "jobs/jsonl.h"
 #include "pairrm/ranking.h"
 
-namespace pairrm::cli {
+namespace pairrm::jobs {
 
 struct InputLimits {
   size_t max_candidates = 64;  // rank needs n(n-1) passes: bound the work one line can ask for
@@ -45,4 +45,4 @@ struct JobSpec {
 // Throws std::invalid_argument for an unknown command, mode or method.
 std::unique_ptr<JsonlJob> make_job(const JobSpec& spec);
 
-}  // namespace pairrm::cli
+}  // namespace pairrm::jobs

@@ -1,4 +1,4 @@
-#include "cli/jsonl.h"
+#include "jobs/jsonl.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,9 +10,9 @@
 #include <iostream>
 #include <optional>
 
-#include "cli/progress.h"
+#include "jobs/progress.h"
 
-namespace pairrm::cli {
+namespace pairrm::jobs {
 
 using nlohmann::json;
 
@@ -395,4 +395,4 @@ long merge_shards(const std::vector<std::string>& shards, const std::string& out
   return total;
 }
 
-}  // namespace pairrm::cli
+}  // namespace pairrm::jobs

@@ -12,7 +12,7 @@
 
 #include "pairrm/pairrm.h"
 
-namespace pairrm::cli {
+namespace pairrm::jobs {
 
 using OrderedJson = nlohmann::ordered_json;
 
@@ -112,4 +112,4 @@ std::pair<size_t, size_t> parse_shard(const std::string& text);
 // every record's id match it. Returns the number of records.
 long merge_shards(const std::vector<std::string>& shard_outputs, const std::string& output, const std::string& input);
 
-}  // namespace pairrm::cli
+}  // namespace pairrm::jobs
