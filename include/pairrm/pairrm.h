@@ -96,20 +96,25 @@ struct CompareResult {
   bool a_better = false;  // score > 0 (an exact tie reads as "A not better")
 };
 
-// The model shape and options read from config.json.
-struct ModelInfo {
-  std::string directory;
-  std::string layout;  // "pairrm-hf" or "llm-blender-ranker"
+// The network's shape as config.json gives it: the public part of the loader's configuration, which
+// extends this struct (so the two cannot drift apart).
+struct ModelShape {
   int hidden_size = 0;
   int num_layers = 0;
   int num_heads = 0;
   int intermediate_size = 0;
-  int vocab_size = 0;
+  int vocab_size = 0;  // embedding rows
   int n_tasks = 0;
-  int position_buckets = 0;
-  int max_relative_positions = 0;
-  int source_max_tokens = 0;     // 1224 for PairRM
-  int candidate_max_tokens = 0;  // 412 for PairRM
+  int position_buckets = 0;        // <= 0: no log buckets
+  int max_relative_positions = 0;  // after Hugging Face's rule: < 1 means max_position_embeddings
+  int source_max_tokens = 1224;    // source segment, [CLS] and [SEP] included
+  int candidate_max_tokens = 412;  // each candidate segment
+};
+
+// A loaded model: its shape and how it runs here.
+struct ModelInfo : ModelShape {
+  std::string directory;
+  std::string layout;  // "pairrm-hf" or "llm-blender-ranker"
   int64_t parameter_count = 0;
   Precision precision = Precision::kF32;
   bool bf16_attention = false;  // the attention's products run in bf16 (AttentionProducts resolved)

@@ -70,18 +70,9 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
                          c.cand2_prefix_id};
   impl->limits = RowLimits{c.source_max_tokens, c.max_total_tokens()};
   ModelInfo& info = impl->info;
+  static_cast<ModelShape&>(info) = c;  // the shape, field for field, by construction
   info.directory = directory;
   info.layout = c.layout;
-  info.hidden_size = c.hidden_size;
-  info.num_layers = c.num_layers;
-  info.num_heads = c.num_heads;
-  info.intermediate_size = c.intermediate_size;
-  info.vocab_size = c.vocab_size;
-  info.n_tasks = c.n_tasks;
-  info.position_buckets = c.position_buckets;
-  info.max_relative_positions = c.max_relative_positions;
-  info.source_max_tokens = c.source_max_tokens;
-  info.candidate_max_tokens = c.candidate_max_tokens;
   info.parameter_count = impl->weights.parameter_count;
   info.precision = options.precision;
   info.bf16_attention = bf16_attention;

@@ -2,29 +2,22 @@
 #pragma once
 #include <string>
 
+#include "pairrm/pairrm.h"
+
 namespace pairrm {
 
-struct ModelConfig {
+// The public shape (ModelShape: sizes, buckets, truncation limits) plus what only the loader needs.
+struct ModelConfig : ModelShape {
   std::string layout;  // "pairrm-hf" or "llm-blender-ranker"
-  int hidden_size = 0;
-  int num_layers = 0;
-  int num_heads = 0;
-  int intermediate_size = 0;
-  int vocab_size = 0;  // embedding rows
   float layer_norm_eps = 0;
   int max_position_embeddings = 0;
-  int max_relative_positions = 0;  // after HF's rule: < 1 means max_position_embeddings
-  int position_buckets = 0;        // <= 0: no log buckets
   bool c2p = false;
   bool p2c = false;
   bool norm_rel_embeddings = false;  // norm_rel_ebd contains "layer_norm"
-  int n_tasks = 0;
   int source_prefix_id = 0;
   int cand1_prefix_id = 0;
   int cand2_prefix_id = 0;
   int pad_token_id = 0;
-  int source_max_tokens = 1224;
-  int candidate_max_tokens = 412;
 
   int head_dim() const { return hidden_size / num_heads; }
   // Rows of rel_embeddings used by attention, per side: the bucket count or max_relative_positions.

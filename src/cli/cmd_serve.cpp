@@ -1,0 +1,83 @@
+// pairrm serve: the HTTP scoring service (docs/server.md).
+#include <algorithm>
+#include <cstdlib>
+
+#include "cli/commands_table.h"
+#include "cli/flags.h"
+#include "server/server.h"
+
+namespace pairrm::cli {
+namespace {
+
+struct Serve final : Command {
+  ModelFlags model;
+  pairrm::server::ServerOptions serve;
+
+  int run() override {
+    if (serve.api_key.empty())
+      if (const char* key = std::getenv("PAIRRM_API_KEY"); key && *key) serve.api_key = key;
+    serve.scheduler.threads_per_worker = model.threads > 0 ? std::max(1, model.threads / serve.scheduler.workers) : 0;
+    pairrm::server::block_stop_signals();  // before the model load starts any thread
+    return pairrm::server::run_server(model.load(), serve);
+  }
+
+  void add_listener(CLI::App* app) {
+    app->add_option("--host", serve.host, "address to bind (default 127.0.0.1: this machine only)");
+    app->add_option("--port,-p", serve.port, "port (default 8080; 0 = any free port, printed at start)")
+        ->check(CLI::Range(0, 65535));
+    app->add_option("--api-key", serve.api_key, "require 'Authorization: Bearer KEY' (default: $PAIRRM_API_KEY)");
+  }
+
+  void add_scheduling(CLI::App* app) {
+    app->add_option("--workers", serve.scheduler.workers,
+                    "batches run side by side, each with --threads/workers threads (default 1)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-batch-tokens", serve.scheduler.max_batch_tokens, "tokens per batch (default 16384)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-batch-rows", serve.scheduler.max_batch_rows, "forward passes per batch (default 64)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-queue", serve.scheduler.max_queue_rows,
+                    "forward passes waiting before new requests get 429 (default 8192)")
+        ->check(CLI::PositiveNumber);
+  }
+
+  void add_request_limits(CLI::App* app) {
+    app->add_option("--timeout-s", serve.timeout_s, "a request not scored by then gets 504 (default 60)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-body-bytes", serve.max_body_bytes, "larger bodies get 413 (default 8 MiB)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-items", serve.max_items, "items per request (default 64)")->check(CLI::PositiveNumber);
+    app->add_option("--max-candidates", serve.max_candidates, "candidates per ranking (default 32)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-passes", serve.max_passes, "forward passes per request (default 4096)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--http-threads", serve.http_threads, "connections served at once (default 64)")
+        ->check(CLI::PositiveNumber);
+  }
+
+  void add_reference(CLI::App* app) {
+    app->add_option("--reference", serve.reference,
+                    "the pointwise score's reference when a request gives none (TEI/vLLM/Cohere rerank, vLLM score, "
+                    "OpenRLHF): fixed (default: every text against --reference-text) or others (the texts of a "
+                    "request ranked against each other, as /rank); docs/server.md")
+        ->check(CLI::IsMember({"fixed", "others"}));
+    app->add_option("--reference-text", serve.reference_text,
+                    "the fixed reference answer (default: the empty answer \"\")");
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Command> add_serve(CLI::App& parent) {
+  auto c = std::make_unique<Serve>();
+  auto* app = c->app = parent.add_subcommand("serve", "HTTP scoring service: pairrm's endpoints, TEI/vLLM/Cohere/Jina rerank and "
+                                                      "score, OpenRLHF rewards (docs/server.md)");
+  c->model.add(app);
+  c->add_listener(app);
+  c->add_scheduling(app);
+  c->add_request_limits(app);
+  c->add_reference(app);
+  return c;
+}
+
+}  // namespace pairrm::cli
