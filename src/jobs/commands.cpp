@@ -173,21 +173,38 @@ std::unique_ptr<JsonlJob> make_dpo_job(InputLimits limits) {
       });
 }
 
+namespace {
+
+std::unique_ptr<JsonlJob> make_selection_job(const JobSpec& spec) {
+  if (spec.method != "bubble" && spec.method != "full") bad("method must be 'bubble' or 'full'");
+  BestOfNOptions o;
+  o.worst = spec.command == "worst-of-n";
+  o.method = spec.method == "full" ? SelectionMethod::kFull : SelectionMethod::kBubble;
+  o.seed = spec.seed;
+  return make_best_of_n_job(o, spec.return_all, spec.limits);
+}
+
+// Every JSONL job by its command name: the one table the CLI, the server, the Python module and Dask reach
+// the jobs through.
+using JobFactory = std::unique_ptr<JsonlJob> (*)(const JobSpec&);
+const std::pair<const char*, JobFactory> kJobs[] = {
+    {"compare", [](const JobSpec& s) { return make_compare_job(parse_compare_mode(s.mode)); }},
+    {"rank", [](const JobSpec& s) { return make_rank_job(s.with_ref, s.limits); }},
+    {"best-of-n", make_selection_job},
+    {"worst-of-n", make_selection_job},
+    {"compare-conversations", [](const JobSpec& s) { return make_conversations_job(parse_compare_mode(s.mode)); }},
+    {"dpo", [](const JobSpec& s) { return make_dpo_job(s.limits); }},
+};
+
+}  // namespace
+
 std::unique_ptr<JsonlJob> make_job(const JobSpec& spec) {
-  const std::string& c = spec.command;
-  if (c == "compare") return make_compare_job(parse_compare_mode(spec.mode));
-  if (c == "compare-conversations") return make_conversations_job(parse_compare_mode(spec.mode));
-  if (c == "rank") return make_rank_job(spec.with_ref, spec.limits);
-  if (c == "dpo") return make_dpo_job(spec.limits);
-  if (c == "best-of-n" || c == "worst-of-n") {
-    if (spec.method != "bubble" && spec.method != "full") bad("method must be 'bubble' or 'full'");
-    BestOfNOptions o;
-    o.worst = c == "worst-of-n";
-    o.method = spec.method == "full" ? SelectionMethod::kFull : SelectionMethod::kBubble;
-    o.seed = spec.seed;
-    return make_best_of_n_job(o, spec.return_all, spec.limits);
+  std::string names;
+  for (const auto& [name, factory] : kJobs) {
+    if (spec.command == name) return factory(spec);
+    names += std::string(names.empty() ? "" : ", ") + name;
   }
-  bad("unknown command '" + c + "'");
+  bad("unknown command '" + spec.command + "' (" + names + ")");
 }
 
 }  // namespace pairrm::jobs
