@@ -26,6 +26,10 @@ write_basic_package_version_file("${CMAKE_BINARY_DIR}/pairrmConfigVersion.cmake"
 install(FILES "${CMAKE_BINARY_DIR}/pairrmConfig.cmake" "${CMAKE_BINARY_DIR}/pairrmConfigVersion.cmake"
   DESTINATION ${PAIRRM_CMAKE_DIR})
 
+# The .pc file finds the prefix from its own place, whatever depth the library directory has (lib,
+# lib/x86_64-linux-gnu), so `cmake --install --prefix` anywhere works.
+file(RELATIVE_PATH PAIRRM_PC_TO_PREFIX "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" PAIRRM_PC_TO_PREFIX "${PAIRRM_PC_TO_PREFIX}")
 configure_file(cmake/pairrm.pc.in "${CMAKE_BINARY_DIR}/pairrm.pc" @ONLY)
 install(FILES "${CMAKE_BINARY_DIR}/pairrm.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 

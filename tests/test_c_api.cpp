@@ -2,6 +2,9 @@
 // messages, never a crash on NULLs or bad values.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstring>
+
 #include "fixtures.h"
 #include "pairrm/pairrm_c.h"
 #include "pairrm/ranking.h"
@@ -107,7 +110,10 @@ TEST(CApi, ErrorsAreCodesWithMessages) {
   EXPECT_NE(pairrm_rank(ctx, "hi", s, 0, nullptr, nullptr), 0);
   EXPECT_EQ(pairrm_compare(ctx, s, s, s, 1, PAIRRM_COMPARE_BOTH, &r), 0);
   EXPECT_STREQ(pairrm_last_error(), "");  // a successful call clears it
-  pairrm_model_info info;
+  pairrm_model_info info{};
+  EXPECT_NE(pairrm_model_info_get(model.m, &info), 0);  // struct_size not set: refused, nothing written
+  EXPECT_NE(std::string(pairrm_last_error()).find("struct_size"), std::string::npos);
+  info.struct_size = sizeof info;
   ASSERT_EQ(pairrm_model_info_get(model.m, &info), 0);
   EXPECT_EQ(info.hidden_size, 64);
   EXPECT_EQ(info.source_max_length, 1224);
@@ -115,6 +121,35 @@ TEST(CApi, ErrorsAreCodesWithMessages) {
   pairrm_context_free(ctx);
   pairrm_context_free(nullptr);
   pairrm_model_free(nullptr);
+}
+
+// A program built against an older, shorter header: the library reads and writes only struct_size bytes.
+TEST(CApi, ShorterStructsFromOlderHeadersAreHonoured) {
+  pairrm_load_params p = pairrm_load_params_default();
+  EXPECT_EQ(p.struct_size, sizeof(pairrm_load_params));
+  p.precision = PAIRRM_PRECISION_BF16;
+  p.source_max_length = 2;  // past the "older" size below: must not be read (it would be refused)
+  p.struct_size = offsetof(pairrm_load_params, attention);  // knows struct_size and precision only
+  ModelHandle model(model_dir("tiny"), &p);
+  ASSERT_NE(model.m, nullptr) << pairrm_last_error();
+  struct Older {
+    size_t struct_size;
+    int hidden_size;
+  };
+  union {
+    Older older;
+    pairrm_model_info room;
+  } u;
+  std::memset(&u, 0xAB, sizeof u);
+  u.older.struct_size = offsetof(Older, hidden_size) + sizeof(int);  // its fields, without tail padding
+  ASSERT_EQ(pairrm_model_info_get(model.m, reinterpret_cast<pairrm_model_info*>(&u.older)), 0);
+  EXPECT_EQ(u.older.hidden_size, 64);
+  EXPECT_EQ(u.room.num_layers, static_cast<int>(0xABABABAB));  // past the older struct: untouched
+  pairrm_model_info info{};
+  info.struct_size = sizeof info;
+  ASSERT_EQ(pairrm_model_info_get(model.m, &info), 0);
+  EXPECT_EQ(info.precision, PAIRRM_PRECISION_BF16);
+  EXPECT_EQ(info.source_max_length, 1224);
 }
 
 // Truncation lengths as llm-blender's source_max_length / candidate_max_length: rows built with them match

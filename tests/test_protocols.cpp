@@ -473,6 +473,14 @@ TEST(ProtocolsPolicy, OthersRanksTheTextsOfARequestAsRankDoes) {
   EXPECT_EQ(a.body["rewards"][1], rank.body["scores"][1]);
   EXPECT_EQ(a.body["rewards"][2].get<double>(), pointwise(c, "hello!", "yo", "hey"));
   EXPECT_EQ(a.body["rewards"][3].get<double>(), pointwise(c, "x?", "y", "I don't know."));
+  // A group is ranked all-pairs under "others": more samples of one prompt than --max-candidates (32) is a 413,
+  // as for any ranking (64 would cost 64·63 passes).
+  json many_q = json::array(), many_p = json::array();
+  for (int i = 0; i < 33; ++i) {
+    many_q.push_back("hello!" + std::to_string(i));
+    many_p.push_back("hello!");
+  }
+  EXPECT_EQ(call(c, "/get_reward", json{{"query", many_q}, {"prompts", many_p}}).status, 413);
   auto info = c.Get("/info");
   ASSERT_TRUE(info);
   EXPECT_EQ(json::parse(info->body)["pointwise_reference"], (json{{"policy", "others"}, {"text", "I don't know."}}));

@@ -40,7 +40,10 @@ typedef enum {
   PAIRRM_COMPARE_BOTH = 2  /* logit(A, B) - logit(B, A): "[A,B]+[B,A]" (llm-blender's default) */
 } pairrm_compare_mode;
 
+/* Both parameter structs start with their size, so a program built against this header keeps working with a
+ * later library that added fields: the library reads / writes only the first struct_size bytes. */
 typedef struct pairrm_load_params {
+  size_t struct_size;           /* sizeof(pairrm_load_params); pairrm_load_params_default() sets it */
   pairrm_precision precision;   /* default FP32 (the reference's numbers) */
   pairrm_attention attention;   /* default AUTO */
   int special_tokens_as_ids;    /* 0 (default): "<|source|>" etc. in user text are plain text; 1: Hugging Face */
@@ -53,6 +56,7 @@ typedef struct pairrm_load_params {
 pairrm_load_params pairrm_load_params_default(void);
 
 typedef struct pairrm_model_info {
+  size_t struct_size;     /* set by the caller to sizeof(pairrm_model_info) before pairrm_model_info_get */
   int hidden_size, num_layers, num_heads, intermediate_size, vocab_size;
   int source_max_length, candidate_max_length;
   int64_t parameter_count;

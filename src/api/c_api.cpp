@@ -2,6 +2,8 @@
 // into a return code plus a per-thread message, so nothing unwinds into C.
 #include "pairrm/pairrm_c.h"
 
+#include <algorithm>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
@@ -84,6 +86,7 @@ const char* pairrm_last_error(void) { return last_error.c_str(); }
 
 pairrm_load_params pairrm_load_params_default(void) {
   pairrm_load_params p;
+  p.struct_size = sizeof(pairrm_load_params);
   p.precision = PAIRRM_PRECISION_FP32;
   p.attention = PAIRRM_ATTENTION_AUTO;
   p.special_tokens_as_ids = 0;
@@ -95,7 +98,13 @@ pairrm_load_params pairrm_load_params_default(void) {
 
 pairrm_model* pairrm_model_load(const char* directory, const pairrm_load_params* params) {
   return guarded<pairrm_model*>(nullptr, [&] {
-    const pairrm_load_params p = params ? *params : pairrm_load_params_default();
+    pairrm_load_params p = pairrm_load_params_default();
+    if (params) {
+      // A caller's struct from an older header is shorter: what it lacks keeps the defaults.
+      require(params->struct_size >= sizeof(size_t), "pairrm_load_params.struct_size is not set (use pairrm_load_params_default())");
+      std::memcpy(&p, params, std::min(params->struct_size, sizeof p));
+      p.struct_size = sizeof p;
+    }
     pairrm::LoadOptions o;
     o.precision = to_precision(p.precision);
     o.attention = to_attention(p.attention);
@@ -115,20 +124,25 @@ void pairrm_model_free(pairrm_model* model) { delete model; }
 int pairrm_model_info_get(const pairrm_model* model, pairrm_model_info* info) {
   return guarded(-1, [&] {
     require(model && info, "pairrm_model_info_get: model and info must not be NULL");
+    require(info->struct_size >= sizeof(size_t), "pairrm_model_info.struct_size is not set (sizeof(pairrm_model_info))");
+    const size_t caller_size = info->struct_size;
+    pairrm_model_info full;
     const pairrm::ModelInfo& i = model->model->info();
-    info->hidden_size = i.hidden_size;
-    info->num_layers = i.num_layers;
-    info->num_heads = i.num_heads;
-    info->intermediate_size = i.intermediate_size;
-    info->vocab_size = i.vocab_size;
-    info->source_max_length = i.source_max_tokens;
-    info->candidate_max_length = i.candidate_max_tokens;
-    info->parameter_count = i.parameter_count;
-    info->precision = i.precision == pairrm::Precision::kBF16   ? PAIRRM_PRECISION_BF16
+    full.hidden_size = i.hidden_size;
+    full.num_layers = i.num_layers;
+    full.num_heads = i.num_heads;
+    full.intermediate_size = i.intermediate_size;
+    full.vocab_size = i.vocab_size;
+    full.source_max_length = i.source_max_tokens;
+    full.candidate_max_length = i.candidate_max_tokens;
+    full.parameter_count = i.parameter_count;
+    full.precision = i.precision == pairrm::Precision::kBF16   ? PAIRRM_PRECISION_BF16
                       : i.precision == pairrm::Precision::kInt8 ? PAIRRM_PRECISION_INT8
                                                                  : PAIRRM_PRECISION_FP32;
-    info->isa = i.isa.c_str();
-    info->directory = i.directory.c_str();
+    full.isa = i.isa.c_str();
+    full.directory = i.directory.c_str();
+    full.struct_size = caller_size;
+    std::memcpy(info, &full, std::min(caller_size, sizeof full));  // only what the caller's struct has room for
     return 0;
   });
 }

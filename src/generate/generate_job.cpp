@@ -48,7 +48,16 @@ class GenerateJob : public jobs::JsonlJob {
         why = e.what();
       } catch (...) {
       }
-      throw jobs::PartialRun(select(scorer, answered), fatal, why);
+      // One by one, so an engine refusal of one answered prompt (its own error record) cannot lose the others.
+      std::vector<OrderedJson> done;
+      for (size_t i : answered) {
+        try {
+          done.push_back(select(scorer, {i}).at(0));
+        } catch (const Error& e) {
+          done.push_back(jobs::item_error(e.what()));
+        }
+      }
+      throw jobs::PartialRun(std::move(done), fatal, why);
     }
     return select(scorer, all);
   }

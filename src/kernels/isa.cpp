@@ -79,10 +79,11 @@ bool isa_supported(Isa isa) {
   __builtin_cpu_init();
   switch (isa) {
     case Isa::kGeneric: return true;
-    case Isa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case Isa::kAvx512:
-      return isa_supported(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    // The levels are compiled with -march=x86-64-v3 / -v4, which also allow BMI1/2, LZCNT, MOVBE, F16C (and
+    // AVX512CD): the check is the whole micro-architecture level, not just the vector extensions (a virtual
+    // CPU may report AVX-512 yet hide BMI2, which the compiler uses for shifts).
+    case Isa::kAvx2: return __builtin_cpu_supports("x86-64-v3");
+    case Isa::kAvx512: return __builtin_cpu_supports("x86-64-v4");
     case Isa::kAvx512Bf16:
       return isa_supported(Isa::kAvx512) && __builtin_cpu_supports("avx512bf16") &&
              __builtin_cpu_supports("avx512vnni");

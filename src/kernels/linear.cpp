@@ -65,7 +65,12 @@ bool has_native_kernel(int K, int nc, dnnl::memory::data_type sdt, dnnl::memory:
 // measured here (AVX2, oneDNN 2.6 "gemm:jit") errors of 8 on outputs of order 10. Those CPUs run the
 // emulated path, which is exact. Follows the active ISA level, so a forced lower level (which also caps
 // oneDNN) never takes the saturating kernel.
-bool int8_dot_exact() { return active_isa() >= Isa::kAvx512Bf16; }
+bool int8_dot_exact() {
+  if (active_isa() >= Isa::kAvx512Bf16) return true;
+  // A VNNI CPU without BF16 (Cascade Lake, Ice Lake) runs the avx512 level; oneDNN uses its VNNI kernel
+  // there unless a forced level capped oneDNN below it.
+  return std::string(isa_choice()) == "cpuid" && __builtin_cpu_supports("avx512vnni");
+}
 
 }  // namespace
 

@@ -645,6 +645,9 @@ OrderedJson Endpoints::openrlhf_reward(const json& body, Scorer& scorer) const {
     g.texts.push_back(std::move(response));
     g.references.push_back(labels.empty() ? std::nullopt : labels[q]);
   }
+  // Under "--reference others" a group is ranked all-pairs: bounded like any ranking (--max-candidates).
+  if (policy_.others)
+    for (const PointwiseGroup& g : groups) check_batch(g.texts.size(), options_.max_candidates, "--max-candidates");
   const PointwiseScores r = pointwise_scores(scorer, groups, policy_);
   OrderedJson rewards = OrderedJson::array(), scores = OrderedJson::array();
   for (const auto& [g, i] : where) {

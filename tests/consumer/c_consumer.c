@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   int32_t ranks[3];
   if (pairrm_rank(ctx, "hello, how are you!", cands, 3, scores, ranks) != 0) return 1;
   pairrm_model_info info;
+  info.struct_size = sizeof info;
   if (pairrm_model_info_get(model, &info) != 0) return 1;
   printf("pairrm %s isa=%s score=%.6f logit_ab=%.6f logit_ba=%.6f ranks=%d,%d,%d\n", pairrm_version(), info.isa,
          r.score, r.logit_ab, r.logit_ba, ranks[0], ranks[1], ranks[2]);
