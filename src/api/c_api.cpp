@@ -41,12 +41,22 @@ R guarded(R fail, Body&& body) {
   return fail;
 }
 
+// A C caller may store any int in an enum field or argument; in C++ loading an enum outside its
+// enumerators' range is undefined, so enums from C are read as the int they are.
+template <class Enum>
+int raw_value(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int), "C enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
 void require(bool ok, const char* message) {
   if (!ok) throw pairrm::Error(message);
 }
 
-pairrm::Precision to_precision(pairrm_precision p) {
-  switch (p) {
+pairrm::Precision to_precision(const pairrm_precision& p) {
+  switch (raw_value(p)) {
     case PAIRRM_PRECISION_FP32: return pairrm::Precision::kF32;
     case PAIRRM_PRECISION_BF16: return pairrm::Precision::kBF16;
     case PAIRRM_PRECISION_INT8: return pairrm::Precision::kInt8;
@@ -54,8 +64,8 @@ pairrm::Precision to_precision(pairrm_precision p) {
   throw pairrm::Error("pairrm_load_params.precision: not a pairrm_precision value");
 }
 
-pairrm::AttentionProducts to_attention(pairrm_attention a) {
-  switch (a) {
+pairrm::AttentionProducts to_attention(const pairrm_attention& a) {
+  switch (raw_value(a)) {
     case PAIRRM_ATTENTION_AUTO: return pairrm::AttentionProducts::kAuto;
     case PAIRRM_ATTENTION_FP32: return pairrm::AttentionProducts::kFp32;
     case PAIRRM_ATTENTION_BF16: return pairrm::AttentionProducts::kBf16;
@@ -63,8 +73,8 @@ pairrm::AttentionProducts to_attention(pairrm_attention a) {
   throw pairrm::Error("pairrm_load_params.attention: not a pairrm_attention value");
 }
 
-pairrm::CompareMode to_mode(pairrm_compare_mode m) {
-  switch (m) {
+pairrm::CompareMode to_mode(const pairrm_compare_mode& m) {
+  switch (raw_value(m)) {
     case PAIRRM_COMPARE_AB: return pairrm::CompareMode::kAB;
     case PAIRRM_COMPARE_BA: return pairrm::CompareMode::kBA;
     case PAIRRM_COMPARE_BOTH: return pairrm::CompareMode::kBoth;
