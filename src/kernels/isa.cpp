@@ -82,8 +82,15 @@ bool isa_supported(Isa isa) {
     // The levels are compiled with -march=x86-64-v3 / -v4, which also allow BMI1/2, LZCNT, MOVBE, F16C (and
     // AVX512CD): the check is the whole micro-architecture level, not just the vector extensions (a virtual
     // CPU may report AVX-512 yet hide BMI2, which the compiler uses for shifts).
-    case Isa::kAvx2: return __builtin_cpu_supports("x86-64-v3");
-    case Isa::kAvx512: return __builtin_cpu_supports("x86-64-v4");
+    // (Spelled out: clang 14, which builds the fuzz targets, has no "x86-64-v3" here. Every CPU with AVX2,
+    // FMA and BMI1/2 also has LZCNT, MOVBE and F16C.)
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+             __builtin_cpu_supports("bmi2");
+    case Isa::kAvx512:
+      return isa_supported(Isa::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512cd");
     case Isa::kAvx512Bf16:
       return isa_supported(Isa::kAvx512) && __builtin_cpu_supports("avx512bf16") &&
              __builtin_cpu_supports("avx512vnni");
