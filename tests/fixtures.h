@@ -30,6 +30,14 @@ inline nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(ss.str());
 }
 
+// A whole file's bytes ("" when it does not exist).
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 // parent[key], which must be a non-empty array: a renamed or emptied fixture key fails the test instead of
 // letting a loop over it pass on zero iterations.
 inline nlohmann::json entries(const nlohmann::json& parent, const std::string& key) {

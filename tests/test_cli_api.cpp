@@ -19,10 +19,7 @@ using test::run;
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("pairrm_" + name + "_" + std::to_string(::getpid()))).string();
 }
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
+using test::slurp;
 
 class CliApi : public ::testing::TestWithParam<std::string> {
  protected:

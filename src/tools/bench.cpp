@@ -12,11 +12,11 @@
 #include "api/model_impl.h"
 #include "kernels/linear.h"
 #include "tools/ceiling.h"
+#include "tools/clock.h"
 
 namespace pairrm {
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 double peak_rss_mb() {
   struct rusage ru {};

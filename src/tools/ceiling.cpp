@@ -10,13 +10,10 @@
 #include "kernels/isa.h"
 #include "kernels/kernel_table.h"
 #include "kernels/linear.h"
+#include "tools/clock.h"
 
 namespace pairrm {
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 using PeakLoop = double (*)(long);
 
