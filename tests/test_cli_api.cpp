@@ -3,11 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <chrono>
-#include <thread>
-
 #include "cli_run.h"
 #include "fixtures.h"
+#include "polling.h"
 
 namespace pairrm {
 namespace {
@@ -290,16 +288,20 @@ TEST(CliApiResume, KillMidFileThenResume) {
             in_path.c_str(), "--output", out_path.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  // Kill it once some output is there (or give up waiting and kill anyway).
-  std::error_code ec;
-  for (int i = 0; i < 2000; ++i) {
-    const auto size = std::filesystem::file_size(out_path, ec);
-    if (!ec && size >= 200) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ::kill(pid, SIGKILL);
+  // Kill it once some output is there (a run that ends first is reaped here and fails the check below).
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  bool exited = false;
+  const bool some_output = test::wait_until([&] {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return exited = true;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(out_path, ec);
+    return !ec && size >= 200;
+  });
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  EXPECT_TRUE(some_output) << "no output from the run within " << test::kWaitLimit.count() << " s";
   const std::string partial = slurp(out_path), reference = slurp(ref_path);
   EXPECT_LT(partial.size(), reference.size()) << "the run finished before the kill; the test proves little";
   ASSERT_EQ(run("rank --resume --input " + in_path + " --output " + out_path + kTiny).status, 0);

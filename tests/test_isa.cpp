@@ -10,6 +10,7 @@
 
 #include "fixtures.h"
 #include "kernel_inputs.h"
+#include "kernels/dense_gemm.h"
 #include "kernels/isa.h"
 #include "kernels/kernel_table.h"
 #include "kernels/panel_gemm.h"
@@ -83,6 +84,50 @@ TEST_P(IsaLevel, PanelGemmMatchesItsScalarLoopBitwiseAndTheGenericLevelWithinRou
       const size_t m = i / N, n = i % N;
       for (int k = 0; k < K; ++k) mag += std::fabs(double(A[m * K + k]) * B[n * K + k]);
       ASSERT_NEAR(vec[i], portable[i], 0.5 * 2 * K * 6e-8 * mag + 1e-30) << "element " << i;
+    }
+  }
+}
+
+// The dense layers' GEMM: against the definition in double, and bitwise the same for a row whatever M, its
+// position among the rows, the K and M blocking (K = 517 and M = 230 cross both block sizes) and the split of
+// the columns into panel ranges (threads) — the property that lets rows of a batch share one GEMM.
+TEST_P(IsaLevel, DenseGemmIsExactPerRowWhateverTheRowsAroundIt) {
+  for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, {13, 70, 64}, {230, 96, 517}, {29, 33, 1100}}) {
+    SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
+    const auto A = random_floats(static_cast<size_t>(M) * K, 11);
+    const auto W = random_floats(static_cast<size_t>(N) * K, 12);
+    const auto bias = random_floats(N, 13);
+    const auto residual = random_floats(static_cast<size_t>(M) * N, 14);
+    Aligned packed(kernels::dense_packed_floats(N, K));
+    kernels::pack_dense_weights(W.data(), N, K, packed.data, 2);
+    std::vector<float> scratch(table().dense_gemm_scratch_floats());
+    const int panels = (N + kernels::kPanelWidth - 1) / kernels::kPanelWidth;
+    for (const bool accumulate : {false, true}) {
+      SCOPED_TRACE(accumulate ? "accumulate" : "store");
+      auto gemm = [&](int row0, int rows, int p0, int p1, std::vector<float>& C) {
+        table().dense_gemm(A.data() + static_cast<long>(row0) * K, K, rows, K, packed.data, N, bias.data(),
+                           C.data() + static_cast<long>(row0) * N, N, accumulate, p0, p1, scratch.data());
+      };
+      std::vector<float> whole(residual), split(residual);
+      gemm(0, M, 0, panels, whole);
+      // The same rows in uneven pieces (1 row, then 12, then the rest) and the columns in two ranges.
+      for (int row0 = 0, piece = 1; row0 < M; row0 += piece, piece = piece == 1 ? 12 : M) {
+        const int rows = std::min(piece, M - row0);
+        gemm(row0, rows, 0, panels / 2, split);
+        gemm(row0, rows, panels / 2, panels, split);
+      }
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+          const size_t i = static_cast<size_t>(m) * N + n;
+          ASSERT_EQ(whole[i], split[i]) << "row " << m << " column " << n;
+          double want = bias[n] + (accumulate ? residual[i] : 0.0), mag = std::fabs(want);
+          for (int k = 0; k < K; ++k) {
+            want += double(A[m * K + k]) * W[n * K + k];
+            mag += std::fabs(double(A[m * K + k]) * W[n * K + k]);
+          }
+          // K + 1 roundings of at most eps/2 of the running sum, each bounded by the sum of magnitudes.
+          ASSERT_NEAR(whole[i], want, (K + 1) * 6e-8 * mag + 1e-30) << "row " << m << " column " << n;
+        }
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "fixtures.h"
+#include "polling.h"
 #include "server_process.h"
 
 namespace pairrm {
@@ -124,16 +125,15 @@ TEST_F(ServerTest, HealthInfoMetrics) {
   EXPECT_EQ(i["model"]["num_layers"], 2);
   post(c, "/compare", {{"source", "a"}, {"candidate_a", "b"}, {"candidate_b", "c"}});
   // cpp-httplib counts a request (its logger) after the reply is sent: wait until /compare is counted.
-  auto m = c.Get("/metrics");
-  for (int i = 0; i < 100 && m && m->body.find("endpoint=\"/compare\",status=\"200\"") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    m = c.Get("/metrics");
-  }
-  ASSERT_TRUE(m);
+  std::string m;
+  ASSERT_TRUE(test::wait_until([&] {
+    m = test::metrics_of(c);
+    return m.find("endpoint=\"/compare\",status=\"200\"") != std::string::npos;
+  })) << "/compare was not counted in /metrics within " << test::kWaitLimit.count() << " s:\n" << m;
   for (const char* want : {"pairrm_requests_total{endpoint=\"/compare\",status=\"200\"}", "pairrm_queue_rows ",
-                           "pairrm_batch_rows_bucket{le=\"1\"}", "pairrm_tokens_per_second ",
+                           "pairrm_running_rows ", "pairrm_batch_rows_bucket{le=\"1\"}", "pairrm_tokens_per_second ",
                            "pairrm_request_duration_seconds_bucket{endpoint=\"/compare\",le=\"+Inf\"}"})
-    EXPECT_NE(m->body.find(want), std::string::npos) << want;
+    EXPECT_NE(m.find(want), std::string::npos) << want;
 }
 
 TEST_F(ServerTest, BadRequestsGetTheRight4xxAndTheServerKeepsServing) {
@@ -250,8 +250,10 @@ TEST(Server, FullQueueAnswers429AtOnce) {
     auto c = server.client();
     return status_of(c, "/rank", slow_rank().dump());
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the 12 rows are queued, one runs at a time
+  // Its 30 rows run one at a time: wait until enough of them wait that no request fits under --max-queue 4.
   auto c = server.client();
+  ASSERT_TRUE(test::wait_until([&] { return test::metric(test::metrics_of(c), "pairrm_queue_rows") >= 4.0; }))
+      << "the slow /rank never filled the queue";
   const auto t0 = std::chrono::steady_clock::now();
   auto res = c.Post("/compare", R"({"source": "a", "candidate_a": "b", "candidate_b": "c"})", "application/json");
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -270,8 +272,11 @@ TEST(Server, TimeoutsAnswer504AndPassCapsAnswer413) {
   ServerProcess server(args);
   auto c = server.client();
   EXPECT_EQ(status_of(c, "/rank", slow_rank(8).dump()), 504);  // 56 rows: seconds
-  // The one row already running when it gave up finishes (and is thrown away); the rest were dropped.
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // The rows not started were dropped before the 504 was sent; the one already running finishes (and is
+  // thrown away): wait for it, so that the requests below do not queue behind it past their own timeout.
+  EXPECT_EQ(test::metric(test::metrics_of(c), "pairrm_queue_rows"), 0.0);
+  ASSERT_TRUE(test::wait_until([&] { return test::rows_in_server(c) == 0; }))
+      << "the server still runs rows of the timed-out request:\n" << test::metrics_of(c);
   const json five = {{"source", "s"}, {"candidates", {"a", "b", "c", "d", "e"}}};  // 20 passes: allowed
   const json nine = {{"source", "s"}, {"candidates", {"a", "b", "c", "d", "e", "f", "g", "h", "i"}}};  // 72
   EXPECT_EQ(status_of(c, "/rank", nine.dump()), 413);
@@ -295,17 +300,18 @@ TEST(Server, ADisconnectedClientsWorkIsDropped) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  close(fd);
+  // Hang up only once the server is scoring the request: before that there is no work to drop.
   auto c = server.client();
+  const bool scoring = test::wait_until([&] { return test::rows_in_server(c) > 0; });
+  close(fd);
+  ASSERT_TRUE(scoring) << "the server never started on the request";
+  // Noticed within a poll interval (20 ms) plus the running row.
   std::string metrics;
-  for (int i = 0; i < 100; ++i) {  // noticed within a poll interval (20 ms) plus the running row
-    metrics = c.Get("/metrics")->body;
-    if (metrics.find("pairrm_rejected_total{reason=\"disconnected\"} 1") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_NE(metrics.find("pairrm_rejected_total{reason=\"disconnected\"} 1"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("pairrm_queue_rows 0"), std::string::npos);
+  EXPECT_TRUE(test::wait_until([&] {
+    metrics = test::metrics_of(c);
+    return test::metric(metrics, "pairrm_rejected_total{reason=\"disconnected\"}") == 1.0;
+  })) << metrics;
+  EXPECT_NE(metrics.find("pairrm_queue_rows 0"), std::string::npos) << metrics;
   EXPECT_EQ(server.stop(), 0);
 }
 
@@ -315,7 +321,10 @@ TEST(Server, SigtermFinishesTheRequestInFlightAndExitsZero) {
     auto c = server.client();
     return status_of(c, "/rank", slow_rank().dump());
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // SIGTERM only once the request is being scored, so that it is in flight and not merely connecting.
+  auto watch = server.client();
+  ASSERT_TRUE(test::wait_until([&] { return test::rows_in_server(watch) > 0; }))
+      << "the request never reached the scheduler";
   const pid_t pid = server.pid();
   EXPECT_EQ(server.stop(), 0);  // waits for the exit
   EXPECT_EQ(in_flight.get(), 200);

@@ -58,7 +58,7 @@ TEST_F(Tools, BenchReportsItsFigures) {
   EXPECT_EQ(j["attention_products"], "fp32");  // fp32 always
   const json forced = json::parse(run("bench --json --pairs 1 --precision bf16 --attention bf16 --model " + dir_).out);
   EXPECT_EQ(forced["attention_products"], "bf16");
-  EXPECT_EQ(j["gemm_kernel"], "oneDNN sgemm");
+  EXPECT_EQ(j["gemm_kernel"], std::string("pairrm packed-panel GEMM (") + j["isa"].get<std::string>() + " kernels)");
   EXPECT_FALSE(forced["gemm_kernel"].get<std::string>().empty());
 }
 

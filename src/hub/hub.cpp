@@ -247,6 +247,209 @@ std::string missing_list(const fs::path& dir) {
   return out;
 }
 
+// ---- download(), one step at a time ----
+
+bool is_required(const std::string& name) {
+  return std::find(required_files().begin(), required_files().end(), name) != required_files().end();
+}
+
+// Every file download() looks for: the required ones first, so that a repo lacking one fails before any
+// optional file is asked for.
+std::vector<std::string> wanted_files() {
+  std::vector<std::string> wanted = required_files();
+  wanted.insert(wanted.end(), optional_files().begin(), optional_files().end());
+  return wanted;
+}
+
+// The hub's resolve URL of a file at a revision (a branch, tag or commit: the hub resolves it).
+std::string resolve_url(const HubOptions& o, const RepoRef& ref, const std::string& name) {
+  return o.endpoint + "/" + ref.repo + "/resolve/" + ref.revision + "/" + name;
+}
+
+// Turns a HEAD response that is not metadata into the error the user can act on (no network, a token to set,
+// a repo or revision that does not exist). Returns false for an optional file that is absent (HTTP 404), true
+// when the response carries the file's metadata.
+bool check_head_status(const Response& h, const HubOptions& o, const RepoRef& ref, const std::string& name) {
+  if (!h.error.empty() && h.status == 0)
+    throw Error("cannot reach " + o.endpoint + " (" + h.error + "); set HF_HUB_OFFLINE=1 to use the cache only");
+  if (h.status == 401 || h.status == 403)
+    throw Error(ref.repo + ": access denied (HTTP " + std::to_string(h.status) + "): the repo is gated or private; "
+                "set HF_TOKEN or pass --token" + (o.token.empty() ? "" : " (the token given was refused)"));
+  if (h.status == 404) {
+    // The hub says which of repo, revision or file is missing; only the last one can be fine.
+    auto code = h.headers.find("x-error-code");
+    if (code != h.headers.end() && code->second == "RepoNotFound")
+      throw Error(ref.repo + ": repository not found (a private repo needs HF_TOKEN or --token)");
+    if (code != h.headers.end() && code->second == "RevisionNotFound")
+      throw Error(ref.repo + ": no revision '" + ref.revision + "'");
+    if (is_required(name)) throw Error(ref.repo + "@" + ref.revision + ": no " + name + " in the repo (HTTP 404)");
+    return false;
+  }
+  if (h.status >= 400 || h.status == 0) throw Error(ref.repo + ": " + name + ": HTTP " + std::to_string(h.status));
+  return true;
+}
+
+// A file's blob name, size and download location from the hub's metadata headers. LFS files carry theirs in
+// x-linked-* headers (the plain ones describe the redirect), the others in ETag and Content-Length.
+RemoteFile remote_file_from_head(const Response& h, const HubOptions& o, const RepoRef& ref, const std::string& name,
+                                 const std::string& url) {
+  auto header = [&](const char* k) {
+    auto it = h.headers.find(k);
+    return it == h.headers.end() ? std::string() : it->second;
+  };
+  RemoteFile f;
+  f.name = name;
+  const std::string linked = unquote_etag(header("x-linked-etag"));
+  f.lfs = !linked.empty();
+  f.etag = f.lfs ? linked : unquote_etag(header("etag"));
+  // The ETag names the blob and is the only checksum the hub gives: sha256 (64 hex) for LFS files, the git
+  // blob id (40 hex) for the others. Anything else could not be verified, so it is refused rather than
+  // trusted (a proxy that rewrites ETags would otherwise let a corrupted file through unnoticed).
+  if (!is_hex_digest(f.etag))
+    throw Error(ref.repo + ": " + name + ": the hub sent ETag '" + f.etag.substr(0, 80) +
+                "', which is not a sha256 or git-sha1 digest: the download could not be verified, refusing it");
+  const std::string size = f.lfs ? header("x-linked-size") : header("content-length");
+  if (!size.empty()) f.size = std::atoll(size.c_str());
+  // A redirected file (an LFS file on the CDN, a renamed repo) is fetched from where the hub points: HEAD does
+  // not follow redirects, so that the headers read above are the hub's own.
+  f.url = h.status >= 300 && h.status < 400 && !header("location").empty() ? header("location") : url;
+  if (f.url.rfind("/", 0) == 0) f.url = o.endpoint + f.url;  // a relative redirect
+  return f;
+}
+
+// Every file's answer names the commit the revision resolved to. They must all agree: a branch that moves
+// between two HEADs would otherwise give a snapshot mixing two commits.
+void record_commit(const Response& h, const RepoRef& ref, std::string& commit) {
+  auto it = h.headers.find("x-repo-commit");
+  if (it == h.headers.end() || it->second.empty()) return;
+  if (!commit.empty() && it->second != commit)
+    throw Error(ref.repo + ": the revision moved during the download; retry");
+  commit = it->second;
+}
+
+struct RevisionMetadata {
+  std::string commit;            // the commit the revision resolved to
+  std::vector<RemoteFile> files;  // the wanted files the repo has
+};
+
+// Step 1: a HEAD on every wanted file, before anything is downloaded, so that auth, missing files and
+// unverifiable ETags fail fast and the whole revision is pinned to one commit.
+RevisionMetadata fetch_metadata(Curl& curl, const HubOptions& o, const RepoRef& ref) {
+  RevisionMetadata meta;
+  for (const std::string& name : wanted_files()) {
+    const std::string url = resolve_url(o, ref, name);
+    const Response h = curl.head(url);
+    if (!check_head_status(h, o, ref, name)) continue;
+    RemoteFile f = remote_file_from_head(h, o, ref, name, url);
+    record_commit(h, ref, meta.commit);
+    meta.files.push_back(std::move(f));
+  }
+  if (meta.commit.empty()) {
+    // A hub that does not say: only a revision that is already a commit can name the snapshot.
+    if (!is_commit(ref.revision)) throw Error(ref.repo + ": the hub did not say which commit '" + ref.revision + "' is");
+    meta.commit = ref.revision;
+  }
+  return meta;
+}
+
+// One GET of a file into `part`, resuming what an earlier attempt (or an earlier run) left there. True once
+// `part` holds the whole file; false with `last_error` set when the next attempt should try again. Throws
+// when retrying cannot help (access denied, an unwritable cache).
+bool transfer_attempt(Curl& curl, const HubOptions& o, const RepoRef& ref, const RemoteFile& f, const fs::path& part,
+                      std::string& last_error) {
+  long long have = fs::exists(part) ? static_cast<long long>(fs::file_size(part)) : 0;
+  if (f.size >= 0 && have > f.size) {  // longer than the file: start over
+    fs::remove(part);
+    have = 0;
+  }
+  std::FILE* out = std::fopen(part.c_str(), have > 0 ? "ab" : "wb");
+  if (!out) throw Error("cannot write " + part.string());
+  // The token goes to the hub only, never to the CDN a file is redirected to.
+  const bool same_host = f.url.rfind(o.endpoint, 0) == 0;
+  const Response r = curl.get(f.url, out, have, f.size, f.name, same_host);
+  std::fclose(out);
+  bool done = false;
+  if (r.status == 416 && f.size >= 0 && have == f.size) {
+    done = true;  // already complete
+  } else if (r.status == 200 && have > 0) {
+    // The server ignored the Range: it sent the whole file after what we had. Start over.
+    fs::remove(part);
+    last_error = "the server does not support resuming";
+  } else if (r.status == 401 || r.status == 403) {
+    throw Error(ref.repo + ": " + f.name + ": access denied (HTTP " + std::to_string(r.status) + "); set HF_TOKEN");
+  } else if (r.status >= 400) {
+    last_error = "HTTP " + std::to_string(r.status);
+  } else if (!r.error.empty()) {
+    last_error = r.error;  // cut or stalled: the next attempt resumes
+  } else {
+    done = true;
+  }
+  // A transfer that ended cleanly with the wrong length (a proxy that closed early) is tried again: resumed
+  // when short, started over when long.
+  if (done && f.size >= 0 && static_cast<long long>(fs::file_size(part)) != f.size) {
+    last_error = "got " + std::to_string(fs::file_size(part)) + " of " + std::to_string(f.size) + " bytes";
+    done = false;
+  }
+  return done;
+}
+
+// Step 2a: the file into `part` (<blob>.incomplete), up to o.attempts tries. The partial file is kept on
+// failure so that the next run resumes it instead of starting over.
+void transfer_to_incomplete(Curl& curl, const HubOptions& o, const RepoRef& ref, const RemoteFile& f,
+                            const fs::path& part) {
+  std::string last_error;
+  for (int attempt = 0; attempt < std::max(1, o.attempts); ++attempt)
+    if (transfer_attempt(curl, o, ref, f, part, last_error)) return;
+  throw Error(ref.repo + ": " + f.name + ": download failed (" + last_error + "); run again to resume");
+}
+
+// Step 2b: the downloaded bytes against the ETag. A mismatch deletes them: resuming a corrupted file would
+// only keep it corrupted.
+void verify_checksum(const RepoRef& ref, const RemoteFile& f, const fs::path& part) {
+  // LFS files are named by their sha256, the others by their git blob id.
+  const std::string got = file_digest(part, /*git_blob=*/f.etag.size() == 40);
+  if (got != f.etag) {
+    fs::remove(part);
+    throw Error(ref.repo + ": " + f.name + ": checksum mismatch (expected " + f.etag + ", got " + got +
+                "); the corrupted download was deleted");
+  }
+}
+
+// Step 2: one blob into blobs/<etag>. Blobs are named by their content, so one already there is the right
+// one (shared with other revisions) and is not fetched again; a new one appears there only verified, by a
+// rename, so a reader never sees half a blob.
+void fetch_blob(Curl& curl, const HubOptions& o, const RepoRef& ref, const fs::path& repo, const RemoteFile& f) {
+  const fs::path blob = repo / "blobs" / f.etag;
+  if (fs::exists(blob)) return;
+  const fs::path part = blob.string() + ".incomplete";
+  transfer_to_incomplete(curl, o, ref, f, part);
+  verify_checksum(ref, f, part);
+  fs::rename(part, blob);
+}
+
+// Step 3: the snapshot: relative links into blobs/ (as huggingface_hub makes them), each made atomically (a
+// link under a temporary name, renamed over the old one). Called only once every blob is verified, so a
+// snapshot never points at a missing or bad blob.
+fs::path link_snapshot(const fs::path& repo, const std::string& commit, const std::vector<RemoteFile>& files) {
+  const fs::path snap = repo / "snapshots" / commit;
+  fs::create_directories(snap);
+  for (const RemoteFile& f : files) {
+    const fs::path link = snap / f.name;
+    const fs::path tmp = link.string() + ".tmp" + std::to_string(getpid());
+    fs::remove(tmp);
+    fs::create_symlink(fs::path("..") / ".." / "blobs" / f.etag, tmp);
+    fs::rename(tmp, link);
+  }
+  return snap;
+}
+
+// Step 4: refs/<revision> -> commit, which is what makes cached_snapshot() find the snapshot by a branch or
+// tag name. Written last, so that a ref never names a snapshot still being made; a revision that is its own
+// commit needs no ref.
+void write_ref(const fs::path& repo, const RepoRef& ref, const std::string& commit) {
+  if (!is_commit(ref.revision) || ref.revision != commit) write_atomic(repo / "refs" / ref.revision, commit);
+}
+
 }  // namespace
 
 std::optional<RepoRef> parse_repo_id(const std::string& text) {
@@ -294,132 +497,16 @@ std::optional<std::string> cached_snapshot(const RepoRef& ref, const std::string
   return snap.string();
 }
 
-std::string download(const RepoRef& ref_in, const HubOptions& options_in) {
-  const HubOptions o = with_defaults(options_in);
-  if (offline())
-    throw Error("HF_HUB_OFFLINE is set: cannot download " + ref_in.repo + "@" + ref_in.revision);
-  const RepoRef& ref = ref_in;
+std::string download(const RepoRef& ref, const HubOptions& options) {
+  const HubOptions o = with_defaults(options);
+  if (offline()) throw Error("HF_HUB_OFFLINE is set: cannot download " + ref.repo + "@" + ref.revision);
   const fs::path repo = fs::path(o.cache) / repo_folder(ref.repo);
   fs::create_directories(repo / "blobs");
   Curl curl(o);
-
-  // 1. Metadata of every file (HEAD on the resolve URL): commit, etag (sha256 for LFS files), where to get it.
-  std::string commit;
-  std::vector<RemoteFile> files;
-  auto wanted = required_files();
-  wanted.insert(wanted.end(), optional_files().begin(), optional_files().end());
-  for (const std::string& name : wanted) {
-    const bool required = std::find(required_files().begin(), required_files().end(), name) != required_files().end();
-    const std::string url = o.endpoint + "/" + ref.repo + "/resolve/" + ref.revision + "/" + name;
-    const Response h = curl.head(url);
-    if (!h.error.empty() && h.status == 0)
-      throw Error("cannot reach " + o.endpoint + " (" + h.error + "); set HF_HUB_OFFLINE=1 to use the cache only");
-    if (h.status == 401 || h.status == 403)
-      throw Error(ref.repo + ": access denied (HTTP " + std::to_string(h.status) + "): the repo is gated or private; "
-                  "set HF_TOKEN or pass --token" + (o.token.empty() ? "" : " (the token given was refused)"));
-    if (h.status == 404) {
-      auto code = h.headers.find("x-error-code");
-      if (code != h.headers.end() && code->second == "RepoNotFound")
-        throw Error(ref.repo + ": repository not found (a private repo needs HF_TOKEN or --token)");
-      if (code != h.headers.end() && code->second == "RevisionNotFound")
-        throw Error(ref.repo + ": no revision '" + ref.revision + "'");
-      if (required) throw Error(ref.repo + "@" + ref.revision + ": no " + name + " in the repo (HTTP 404)");
-      continue;
-    }
-    if (h.status >= 400 || h.status == 0)
-      throw Error(ref.repo + ": " + name + ": HTTP " + std::to_string(h.status));
-    RemoteFile f;
-    f.name = name;
-    auto header = [&](const char* k) {
-      auto it = h.headers.find(k);
-      return it == h.headers.end() ? std::string() : it->second;
-    };
-    const std::string linked = unquote_etag(header("x-linked-etag"));
-    f.lfs = !linked.empty();
-    f.etag = f.lfs ? linked : unquote_etag(header("etag"));
-    // The ETag names the blob and is the only checksum the hub gives: sha256 (64 hex) for LFS files, the git
-    // blob id (40 hex) for the others. Anything else could not be verified, so it is refused rather than
-    // trusted (a proxy that rewrites ETags would otherwise let a corrupted file through unnoticed).
-    if (!is_hex_digest(f.etag))
-      throw Error(ref.repo + ": " + name + ": the hub sent ETag '" + f.etag.substr(0, 80) +
-                  "', which is not a sha256 or git-sha1 digest: the download could not be verified, refusing it");
-    const std::string c = header("x-repo-commit");
-    if (!c.empty()) {
-      if (!commit.empty() && c != commit) throw Error(ref.repo + ": the revision moved during the download; retry");
-      commit = c;
-    }
-    const std::string size = f.lfs ? header("x-linked-size") : header("content-length");
-    if (!size.empty()) f.size = std::atoll(size.c_str());
-    f.url = h.status >= 300 && h.status < 400 && !header("location").empty() ? header("location") : url;
-    if (f.url.rfind("/", 0) == 0) f.url = o.endpoint + f.url;  // a relative redirect
-    files.push_back(f);
-  }
-  if (commit.empty()) {
-    if (!is_commit(ref.revision)) throw Error(ref.repo + ": the hub did not say which commit '" + ref.revision + "' is");
-    commit = ref.revision;
-  }
-
-  // 2. Each blob: resume <etag>.incomplete, verify, then move into place.
-  for (const RemoteFile& f : files) {
-    const fs::path blob = repo / "blobs" / f.etag;
-    if (fs::exists(blob)) continue;
-    const fs::path part = blob.string() + ".incomplete";
-    std::string last_error;
-    bool done = false;
-    for (int attempt = 0; attempt < std::max(1, o.attempts) && !done; ++attempt) {
-      long long have = fs::exists(part) ? static_cast<long long>(fs::file_size(part)) : 0;
-      if (f.size >= 0 && have > f.size) {  // longer than the file: start over
-        fs::remove(part);
-        have = 0;
-      }
-      std::FILE* out = std::fopen(part.c_str(), have > 0 ? "ab" : "wb");
-      if (!out) throw Error("cannot write " + part.string());
-      const bool same_host = f.url.rfind(o.endpoint, 0) == 0;
-      const Response r = curl.get(f.url, out, have, f.size, f.name, same_host);
-      std::fclose(out);
-      if (r.status == 416 && f.size >= 0 && have == f.size) {
-        done = true;  // already complete
-      } else if (r.status == 200 && have > 0) {
-        // The server ignored the Range: it sent the whole file after what we had. Start over.
-        fs::remove(part);
-        last_error = "the server does not support resuming";
-      } else if (r.status == 401 || r.status == 403) {
-        throw Error(ref.repo + ": " + f.name + ": access denied (HTTP " + std::to_string(r.status) + "); set HF_TOKEN");
-      } else if (r.status >= 400) {
-        last_error = "HTTP " + std::to_string(r.status);
-      } else if (!r.error.empty()) {
-        last_error = r.error;  // cut or stalled: the next attempt resumes
-      } else {
-        done = true;
-      }
-      if (done && f.size >= 0 && static_cast<long long>(fs::file_size(part)) != f.size) {
-        last_error = "got " + std::to_string(fs::file_size(part)) + " of " + std::to_string(f.size) + " bytes";
-        done = false;
-      }
-    }
-    if (!done) throw Error(ref.repo + ": " + f.name + ": download failed (" + last_error + "); run again to resume");
-    // LFS files are named by their sha256, the others by their git blob id.
-    const std::string got = file_digest(part, /*git_blob=*/f.etag.size() == 40);
-    if (got != f.etag) {
-      fs::remove(part);
-      throw Error(ref.repo + ": " + f.name + ": checksum mismatch (expected " + f.etag + ", got " + got +
-                  "); the corrupted download was deleted");
-    }
-    fs::rename(part, blob);
-  }
-
-  // 3. The snapshot: relative links into blobs/ (as huggingface_hub makes them), each made atomically, only
-  // now that every blob is verified; then the ref.
-  const fs::path snap = repo / "snapshots" / commit;
-  fs::create_directories(snap);
-  for (const RemoteFile& f : files) {
-    const fs::path link = snap / f.name;
-    const fs::path tmp = link.string() + ".tmp" + std::to_string(getpid());
-    fs::remove(tmp);
-    fs::create_symlink(fs::path("..") / ".." / "blobs" / f.etag, tmp);
-    fs::rename(tmp, link);
-  }
-  if (!is_commit(ref.revision) || ref.revision != commit) write_atomic(repo / "refs" / ref.revision, commit);
+  const RevisionMetadata meta = fetch_metadata(curl, o, ref);
+  for (const RemoteFile& f : meta.files) fetch_blob(curl, o, ref, repo, f);
+  const fs::path snap = link_snapshot(repo, meta.commit, meta.files);
+  write_ref(repo, ref, meta.commit);
   return snap.string();
 }
 

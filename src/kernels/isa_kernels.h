@@ -19,6 +19,9 @@ void rows_to_bf16(const float* src, int ld, int rows, int K, uint16_t* dst, int 
 void disentangled_attention(const AttentionShape& s, const float* Q, const float* K, const float* V, int ld,
                             const float* PK, const float* PQ, const int* rel_index, float* ctx, int ld_ctx,
                             float* scratch, int threads);
+void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C, int ldc,
+                bool accumulate, int p0, int p1, float* scratch);
+long dense_gemm_scratch_floats();
 long attention_scratch_floats(int length, int span);
 long attention_shared_floats(int length);
 void layer_norm(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);

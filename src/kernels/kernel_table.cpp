@@ -1,6 +1,7 @@
 // The tables of every compiled level, and the public kernel entry points that forward to the active one.
 #include "kernels/kernel_table.h"
 
+#include "kernels/dense_gemm.h"
 #include "kernels/elementwise.h"
 #include "kernels/panel_gemm.h"
 
@@ -49,6 +50,13 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
                             float* scratch, int threads) {
   active_kernels().disentangled_attention(s, Q, K, V, ld, PK, PQ, rel_index, ctx, ld_ctx, scratch, threads);
 }
+
+void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C, int ldc,
+                bool accumulate, int p0, int p1, float* scratch) {
+  active_kernels().dense_gemm(A, lda, M, K, packed, N, bias, C, ldc, accumulate, p0, p1, scratch);
+}
+
+long dense_gemm_scratch_floats() { return active_kernels().dense_gemm_scratch_floats(); }
 
 long attention_scratch_floats(int length, int span) { return active_kernels().attention_scratch_floats(length, span); }
 long attention_shared_floats(int length) { return active_kernels().attention_shared_floats(length); }

@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/bf16.h"
+#include "kernels/dense_gemm.h"
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
+#include "kernels/panel_gemm.h"
 #include "pairrm/pairrm.h"
 
 namespace pairrm::kernels {
@@ -77,7 +81,8 @@ bool int8_dot_exact() {
 // bf16/int8: the weights of each column chunk packed on their own, so a chunk is one oneDNN matmul.
 struct PackedLinear::State {
   Precision precision;
-  const float* raw = nullptr;          // fp32: the weights in place
+  // fp32: the weights packed into panels for dense_gemm (64-byte aligned), null for the other precisions.
+  std::unique_ptr<float, decltype(&std::free)> panels{nullptr, &std::free};
   std::vector<memory> chunks;          // packed, in the layout oneDNN chose for the chunk's shape and precision
   std::vector<memory::desc> chunk_desc;
   std::vector<float> bias;             // [N]
@@ -97,7 +102,10 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
   s->precision = p;
   s->bias.assign(bias, bias + N);
   if (p == Precision::kF32) {
-    s->raw = W;
+    const size_t bytes = (sizeof(float) * dense_packed_floats(N, K) + 63) / 64 * 64;
+    s->panels.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!s->panels) throw Error("out of memory packing a " + std::to_string(N) + "x" + std::to_string(K) + " layer");
+    pack_dense_weights(W, N, K, s->panels.get(), omp_get_max_threads());
     s_ = std::move(s);
     return;
   }
@@ -153,6 +161,7 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
 
 size_t PackedLinear::packed_bytes() const {
   size_t bytes = 0;
+  if (s_ && s_->panels) return sizeof(float) * dense_packed_floats(n_, k_);
   if (s_ && s_->emulated) return s_->widened.size() * sizeof(float);
   if (s_)
     for (const auto& d : s_->chunk_desc) bytes += d.get_size();
@@ -177,7 +186,7 @@ void store_rows(const float* in, int M, int n, float* out, int ldo, bool accumul
 
 std::string PackedLinear::kernel_name() const {
   if (!s_) return "";
-  if (s_->raw) return "oneDNN sgemm";
+  if (s_->panels) return std::string("pairrm packed-panel GEMM (") + isa_name(active_isa()) + " kernels)";
   if (s_->emulated) return std::string("oneDNN sgemm on ") + precision_name(s_->precision) + "-rounded values (no native kernel on this CPU)";
   std::string name;
   run("kernel lookup", [&] {
@@ -198,20 +207,10 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
   const int N = n_, K = k_;
   if (ldc == 0) ldc = N;
   const bool accumulate = e == Epilogue::kAccumulate;
+  if (s.panels) return forward_fp32(A, M, C, e, ldc, threads);
   // Chunk c's dense output lives at chunk_out + c·M·kColumnChunk.
-  if (e == Epilogue::kGelu || !s.raw) scratch.chunk_out.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
+  scratch.chunk_out.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
   auto chunk_out = [&](int c) { return scratch.chunk_out.data() + static_cast<size_t>(c) * M * kColumnChunk; };
-  if (s.raw) {
-    for_each_chunk(column_chunks(N), threads, [&](int c) {
-      const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
-      if (e != Epilogue::kGelu) return linear_chunk(A, M, K, K, s.raw, N, s.bias.data(), C + n0, ldc, accumulate, c);
-      float* out = chunk_out(c);
-      linear_chunk(A, M, K, K, s.raw, N, s.bias.data(), out, nc, false, c);
-      gelu(out, static_cast<long>(M) * nc);
-      store_rows(out, M, nc, C + n0, ldc, false);
-    });
-    return;
-  }
   if (s.emulated) return forward_emulated(A, M, C, e, scratch, ldc, threads);
   // The activations converted once (row by row: the same for any thread count), then one matmul per chunk.
   const void* a_ptr = nullptr;
@@ -275,6 +274,27 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
         store_rows(out, M, nc, C + n0, ldc, false);
       }
     });
+  });
+}
+
+void PackedLinear::forward_fp32(const float* A, int M, float* C, Epilogue e, int ldc, int threads) const {
+  const State& s = *s_;
+  const int panels = (n_ + kPanelWidth - 1) / kPanelWidth;
+  // The columns split in contiguous panel ranges, one per thread: any split gives the same bits (dense_gemm.h).
+  const int parts = std::max(1, std::min(threads, panels));
+  for_each_chunk(parts, parts, [&](int part) {
+    thread_local std::vector<float> a_block;  // grows once per thread, then is reused
+    a_block.resize(dense_gemm_scratch_floats());
+    dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, e == Epilogue::kAccumulate,
+               panels * part / parts, panels * (part + 1) / parts, a_block.data());
+  });
+  if (e != Epilogue::kGelu) return;
+  // GELU row block by row block (oneDNN's kernel wants contiguous rows: ldc == N there, the FFN's buffer).
+  const int blocks = std::max(1, std::min(threads, M));
+  for_each_chunk(blocks, blocks, [&](int b) {
+    const int m0 = M * b / blocks, m1 = M * (b + 1) / blocks;
+    if (ldc == n_) return gelu(C + static_cast<long>(m0) * ldc, static_cast<long>(m1 - m0) * n_);
+    for (int m = m0; m < m1; ++m) gelu(C + static_cast<long>(m) * ldc, n_);
   });
 }
 

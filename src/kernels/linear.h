@@ -33,14 +33,15 @@ struct LinearScratch {
 class PackedLinear {
  public:
   PackedLinear() = default;
-  // W: [N, K] row-major (PyTorch's Linear layout), bias: [N]. fp32 uses W in place (it must outlive this
-  // object: the memory-mapped checkpoint), through oneDNN's sgemm: packing it would cost load time and
-  // memory for no measured gain. bf16 and int8 pack a converted copy once: bf16 rounds to nearest even;
-  // int8 is symmetric per output channel (scale = max|W[n,:]| / 127).
+  // W: [N, K] row-major (PyTorch's Linear layout), bias: [N]; both are copied. fp32 packs W into panels for
+  // pairrm's own GEMM (dense_gemm.h: a row's bits never depend on the other rows of M); bf16 and int8 pack
+  // a converted copy once for oneDNN: bf16 rounds to nearest even; int8 is symmetric per output channel
+  // (scale = max|W[n,:]| / 127).
   PackedLinear(const float* W, const float* bias, int N, int K, Precision precision);
 
-  // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous, on up to `threads` threads in
-  // fixed column chunks (kColumnChunk): the result is the same for every thread count. int8 quantizes each
+  // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous, on up to `threads` threads: the
+  // result is the same for every thread count. fp32: a row's result is also the same for any M (any rows
+  // around it); bf16/int8 (oneDNN, fixed column chunks) depend on M. int8 quantizes each
   // row of A dynamically (symmetric, scale = max|A[m,:]| / 127).
   void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc, int threads) const;
 
@@ -52,6 +53,7 @@ class PackedLinear {
   std::string kernel_name() const;
 
  private:
+  void forward_fp32(const float* A, int M, float* C, Epilogue epilogue, int ldc, int threads) const;
   void forward_emulated(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc,
                         int threads) const;
   struct State;

@@ -1,6 +1,7 @@
 // Packing of the attention's B operands into panels, and the packed sizes: plain data movement, the same
 // for every ISA level (compiled once; the products that read the panels are compiled per level).
 #include "kernels/panel_gemm.h"
+#include "kernels/dense_gemm.h"
 
 #include <algorithm>
 #include <cstring>
@@ -20,10 +21,23 @@ void pack_transposed(const float* src, int ld, int N, int K, float* packed) {
     float* panel = packed + static_cast<long>(p) * K * kPanelWidth;
     const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
     if (cols < kPanelWidth) std::memset(panel, 0, sizeof(float) * K * kPanelWidth);
-    for (int c = 0; c < cols; ++c) {
-      const float* row = src + static_cast<long>(n0 + c) * ld;
-      for (int k = 0; k < K; ++k) panel[k * kPanelWidth + c] = row[k];
-    }
+    // k outer: the panel is written in order and the 32 source rows are read as 32 sequential streams
+    // (column-outer wrote with a 128-byte stride: 5x slower on the full model's 1.6 GB at load).
+    const float* rows = src + static_cast<long>(n0) * ld;
+    for (int k = 0; k < K; ++k)
+      for (int c = 0; c < cols; ++c) panel[static_cast<long>(k) * kPanelWidth + c] = rows[static_cast<long>(c) * ld + k];
+  }
+}
+
+long dense_packed_floats(int N, int K) { return packed_panels_floats(N, K); }
+
+void pack_dense_weights(const float* W, int N, int K, float* packed, int threads) {
+  const int panels = (N + kPanelWidth - 1) / kPanelWidth;
+#pragma omp parallel for schedule(static) num_threads(std::max(1, threads))
+  for (int p = 0; p < panels; ++p) {
+    const int n0 = p * kPanelWidth;
+    pack_transposed(W + static_cast<long>(n0) * K, K, std::min(kPanelWidth, N - n0), K,
+                    packed + static_cast<long>(p) * K * kPanelWidth);
   }
 }
 

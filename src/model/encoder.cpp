@@ -61,56 +61,138 @@ RelativeProjections compute_relative_projections(const ModelConfig& c, const Wei
 
 namespace {
 
-// One row through every layer, in place in x[length, H], on `threads` threads. Rows never share a GEMM:
-// oneDNN's sgemm rounds differently for different M (measured: three classes of M for one row), so running
-// each row alone is what makes its logit bitwise independent of the rest of the batch; every kernel splits
-// its work the same way for any thread count (column chunks, heads, token rows), so the thread count does
-// not change it either.
-void encode_row(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
-                const std::vector<PackedLayer>& layers, float* x, int n,
-                int threads, RowBuffers& ws, const int* rel_index, const kernels::AttentionShape& base,
-                const std::function<void(int, const float*)>& observe) {
+// A group of rows that share their dense-layer GEMMs: the rows' tokens one after another in x[tokens, H].
+struct Group {
+  std::vector<size_t> rows;  // indices into encoder_forward's rows
+  long tokens = 0;
+  int longest = 0;
+};
+
+// What one group needs from encoder_forward besides its buffers.
+struct GroupContext {
+  const ModelConfig& c;
+  const Weights& w;
+  const RelativeProjections& rp;
+  const std::vector<PackedLayer>& layers;
+  const std::vector<RowRef>& rows;
+  const int* rel_center;            // relative-index table, centred
+  const kernels::AttentionShape& shape;
+  const LayerObserver& observer;
+};
+
+void size_buffers(const ModelConfig& c, RowBuffers& b, long tokens, int longest, int threads, bool profile) {
+  const long H = c.hidden_size;
+  sized(b.qkv, 3 * tokens * H);
+  sized(b.ctx, tokens * H);
+  sized(b.tmp, tokens * H);
+  sized(b.ffn, std::min<long>(tokens, kFfnBlockTokens) * c.intermediate_size);
+  sized(b.attn_scratch, kernels::attention_scratch_floats(longest, c.attention_span()) * std::max(1, threads) +
+                            kernels::attention_shared_floats(longest));
+  b.profile = Profile{profile};
+}
+
+// One layer's attention block, row by row of the group (attention never mixes rows): ctx = attention(x).
+void attention_rows(const GroupContext& g, const Group& group, size_t l, const float* qkv, float* ctx, int threads,
+                    RowBuffers& ws) {
+  const long H = g.c.hidden_size;
+  const PackedLayer& P = g.layers[l];
+  long t = 0;
+  for (size_t r : group.rows) {
+    const int n = g.rows[r].length;
+    kernels::AttentionShape shape = g.shape;
+    shape.length = n;
+    shape.bf16_products = P.bf16_attention;
+    const float* q = qkv + t * 3 * H;
+    // disentangled_attention wants rel_index[d + n - 1]; the table is centred at its longest row - 1.
+    kernels::disentangled_attention(shape, q, q + H, q + 2 * H, 3 * H, g.rp.pos_key[l].data(), g.rp.pos_query[l].data(),
+                                    g.rel_center - (n - 1), ctx + t * H, H, ws.attn_scratch.data(), threads);
+    t += n;
+  }
+}
+
+// The group through every layer, in place in x[group.tokens, H], on `threads` threads. Every dense layer is
+// one GEMM over all the group's tokens; the attention runs row by row. Each kernel gives a row the same bits
+// whatever else is in the group (the GEMMs' sums run in a fixed order per element, dense_gemm.h; a group
+// of one row where the precision's GEMM lacks that property) and whatever the thread count (every kernel
+// splits its work in fixed pieces).
+void encode_group(const GroupContext& g, const Group& group, float* x, int threads, RowBuffers& ws) {
+  const ModelConfig& c = g.c;
   const int H = c.hidden_size;
-  const long nH = static_cast<long>(n) * H;
-  float* qkv = ws.qkv.data();
-  float* ctx = ws.ctx.data();
-  float* tmp = ws.tmp.data();
-  float* ffn = ws.ffn.data();
-  kernels::AttentionShape shape = base;
-  shape.length = n;
+  const int T = static_cast<int>(group.tokens);
+  const long TH = static_cast<long>(T) * H;
+  float *qkv = ws.qkv.data(), *ctx = ws.ctx.data(), *tmp = ws.tmp.data(), *ffn = ws.ffn.data();
   Profile& prof = ws.profile;
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    const LayerWeights& L = w.layers[l];
-    const PackedLayer& P = layers[l];
+  auto observe = [&](int layer) {
+    if (!g.observer) return;
+    const float* state = x;
+    for (size_t r : group.rows) {
+      g.observer(static_cast<int>(r), layer, state, g.rows[r].length);
+      state += static_cast<long>(g.rows[r].length) * H;
+    }
+  };
+  observe(0);
+  for (size_t l = 0; l < g.w.layers.size(); ++l) {
+    const LayerWeights& L = g.w.layers[l];
+    const PackedLayer& P = g.layers[l];
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      for (size_t part = 0; part < P.qkv.size(); ++part)  // [n, 3H]: Q | K | V
-        P.qkv[part].forward(x, n, qkv + part * H, kernels::Epilogue::kStore, ws.linear, 3 * H, threads);
+      for (size_t part = 0; part < P.qkv.size(); ++part)  // [T, 3H]: Q | K | V
+        P.qkv[part].forward(x, T, qkv + part * H, kernels::Epilogue::kStore, ws.linear, 3 * H, threads);
     }
-    shape.bf16_products = P.bf16_attention;
     {
       ScopedTimer t(prof.enabled, &prof.attention_s);
-      kernels::disentangled_attention(shape, qkv, qkv + H, qkv + 2 * H, 3 * H, rp.pos_key[l].data(),
-                                      rp.pos_query[l].data(), rel_index, ctx, H, ws.attn_scratch.data(), threads);
+      attention_rows(g, group, l, qkv, ctx, threads, ws);
     }
     // h = LayerNorm(ctx·Wo + bo + x)
-    std::copy_n(x, nH, tmp);
+    std::copy_n(x, TH, tmp);
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      P.out.forward(ctx, n, tmp, kernels::Epilogue::kAccumulate, ws.linear, 0, threads);
+      P.out.forward(ctx, T, tmp, kernels::Epilogue::kAccumulate, ws.linear, 0, threads);
     }
-    kernels::layer_norm(tmp, x, n, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
+    kernels::layer_norm(tmp, x, T, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
     // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
-    std::copy_n(x, nH, tmp);
-    for (long b = 0; b < n; b += kFfnBlockTokens) {
-      const int m = static_cast<int>(std::min<long>(kFfnBlockTokens, n - b));
+    std::copy_n(x, TH, tmp);
+    for (long b = 0; b < T; b += kFfnBlockTokens) {
+      const int m = static_cast<int>(std::min<long>(kFfnBlockTokens, T - b));
       ScopedTimer t(prof.enabled, &prof.gemm_s);
       P.ffn_in.forward(x + b * H, m, ffn, kernels::Epilogue::kGelu, ws.linear, 0, threads);
       P.ffn_out.forward(ffn, m, tmp + b * H, kernels::Epilogue::kAccumulate, ws.linear, 0, threads);
     }
-    kernels::layer_norm(tmp, x, n, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
-    if (observe) observe(static_cast<int>(l) + 1, x);
+    kernels::layer_norm(tmp, x, T, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
+    observe(static_cast<int>(l) + 1);
   }
+}
+
+// Rows in order into groups of at most kGroupTokens tokens (a longer row is a group of its own) where the
+// precision's GEMMs give a row the same bits in any group; one row per group where they do not.
+std::vector<Group> group_rows(const std::vector<RowRef>& rows, bool rows_share_gemms) {
+  std::vector<Group> groups;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int n = rows[r].length;
+    if (n == 0) continue;
+    if (groups.empty() || !rows_share_gemms || groups.back().tokens + n > kGroupTokens) groups.emplace_back();
+    Group& g = groups.back();
+    g.rows.push_back(r);
+    g.tokens += n;
+    g.longest = std::max(g.longest, n);
+  }
+  return groups;
+}
+
+// Embeddings: x = LayerNorm(word_embeddings[ids]) for every token of every row. No padding exists, so the
+// attention mask is all ones.
+void embed(const ModelConfig& c, const Weights& w, const std::vector<RowRef>& rows, long tokens, float* x) {
+  const int H = c.hidden_size;
+  long t = 0;
+  for (const RowRef& r : rows) {
+    for (int i = 0; i < r.length; ++i, ++t) {
+      const int32_t id = r.ids[i];
+      if (id < 0 || id >= c.vocab_size)
+        throw Error("token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+      std::copy_n(w.word_embeddings.data + static_cast<long>(id) * H, H, x + t * H);
+    }
+  }
+  kernels::layer_norm(x, x, static_cast<int>(tokens), H, w.emb_ln_w.data, w.emb_ln_b.data, c.layer_norm_eps);
 }
 
 }  // namespace
@@ -125,13 +207,7 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
     out[l].ffn_in = kernels::PackedLinear(L.ffn_in_w.data, L.ffn_in_b.data, I, H, precision);
     out[l].ffn_out = kernels::PackedLinear(L.ffn_out_w.data, L.ffn_out_b.data, H, I, precision);
     out[l].bf16_attention = bf16_attention;
-    if (precision == Precision::kF32) {
-      for (const auto* part : {&L.q_w, &L.k_w, &L.v_w}) {
-        const Matrix& b = part == &L.q_w ? L.q_b : part == &L.k_w ? L.k_b : L.v_b;
-        out[l].qkv.emplace_back(part->data, b.data, H, H, precision);
-      }
-      continue;
-    }
+    out[l].rows_share_gemms = precision == Precision::kF32;
     const size_t HH = static_cast<size_t>(H) * H;
     std::copy_n(L.q_w.data, HH, qkv_w.data());
     std::copy_n(L.k_w.data, HH, qkv_w.data() + HH);
@@ -145,97 +221,76 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
 }
 
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
-                     const std::vector<PackedLayer>& layers, const std::vector<RowRef>& rows, int threads, Workspace& ws, const LayerObserver& observer) {
+                     const std::vector<PackedLayer>& layers, const std::vector<RowRef>& rows, int threads, Workspace& ws,
+                     const LayerObserver& observer) {
   const int H = c.hidden_size;
   long T = 0;
   int max_len = 0;
-  for (const RowRef& r : rows) {
-    if (r.length < 0) throw Error("row of negative length");
-    T += r.length;
-    max_len = std::max(max_len, r.length);
+  std::vector<long> offset(rows.size() + 1, 0);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].length < 0) throw Error("row of negative length");
+    T += rows[r].length;
+    max_len = std::max(max_len, rows[r].length);
+    offset[r + 1] = offset[r] + rows[r].length;
   }
   if (T == 0) return;
   ScopedTimer total(ws.profile.enabled, &ws.profile.total_s);
   float* x = sized(ws.x, T * H);
-  const int span = c.attention_span();
-  auto size_buffers = [&](RowBuffers& b, int len, int thr) {
-    const long lenH = static_cast<long>(len) * H;
-    sized(b.qkv, 3 * lenH);
-    sized(b.ctx, lenH);
-    sized(b.tmp, lenH);
-    sized(b.ffn, std::min<long>(len, kFfnBlockTokens) * c.intermediate_size);
-    sized(b.attn_scratch, kernels::attention_scratch_floats(len, span) * std::max(1, thr) +
-                              kernels::attention_shared_floats(len));
-    b.profile = Profile{ws.profile.enabled};
-  };
-  // Short rows run side by side, one thread each, as long as there is one for every thread; long rows, the
-  // short ones left over, and every row under an observer (not thread-safe) run one after another on every
-  // thread. Either way a row gets the same bits (see encode_row).
-  const int team = std::max(1, threads);
-  std::vector<size_t> team_rows, lane_rows;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (rows[r].length == 0) continue;
-    (rows[r].length > kRowParallelMaxTokens || observer ? team_rows : lane_rows).push_back(r);
-  }
-  const size_t leftover = lane_rows.size() % team;
-  team_rows.insert(team_rows.end(), lane_rows.end() - leftover, lane_rows.end());
-  lane_rows.resize(lane_rows.size() - leftover);
-  int team_max = 0, lane_max = 0;
-  for (size_t r : team_rows) team_max = std::max(team_max, rows[r].length);
-  for (size_t r : lane_rows) lane_max = std::max(lane_max, rows[r].length);
-  const int lanes = lane_rows.empty() ? 0 : team;
-  if (!team_rows.empty()) size_buffers(ws.main, team_max, team);
-  if (static_cast<int>(ws.lanes.size()) < lanes) ws.lanes.resize(lanes);
-  for (int k = 0; k < lanes; ++k) size_buffers(ws.lanes[k], lane_max, 1);
-  kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, span, ws.rel_index);
-
-  // Embeddings: LayerNorm(word_embeddings[ids]). No padding exists, so the attention mask is all ones.
-  long t = 0;
-  for (const RowRef& r : rows) {
-    for (int i = 0; i < r.length; ++i, ++t) {
-      const int32_t id = r.ids[i];
-      if (id < 0 || id >= c.vocab_size)
-        throw Error("token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
-      std::copy_n(w.word_embeddings.data + static_cast<long>(id) * H, H, x + t * H);
-    }
-  }
-  kernels::layer_norm(x, x, static_cast<int>(T), H, w.emb_ln_w.data, w.emb_ln_b.data, c.layer_norm_eps);
-
+  embed(c, w, rows, T, x);
+  kernels::relative_index_table(max_len, c.position_buckets, c.max_relative_positions, c.attention_span(), ws.rel_index);
   kernels::AttentionShape shape;
   shape.hidden = H;
   shape.heads = c.num_heads;
-  shape.span = span;
+  shape.span = c.attention_span();
   shape.c2p = c.c2p;
   shape.p2c = c.p2c;
   shape.scale = std::sqrt(static_cast<float>(c.head_dim()) * static_cast<float>(1 + c.c2p + c.p2c));
-  const int* rel_center = ws.rel_index.data() + (max_len - 1);
+  const GroupContext g{c, w, rp, layers, rows, ws.rel_index.data() + (max_len - 1), shape, observer};
 
-  std::vector<long> offset(rows.size() + 1, 0);
-  for (size_t r = 0; r < rows.size(); ++r) offset[r + 1] = offset[r] + rows[r].length;
-  auto run = [&](size_t r, int thr, RowBuffers& buffers) {
-    const int n = rows[r].length;
-    float* xr = x + offset[r] * H;
-    std::function<void(int, const float*)> observe;
-    if (observer) {
-      observe = [&](int layer, const float* state) { observer(static_cast<int>(r), layer, state, n); };
-      observe(0, xr);
-    }
-    // disentangled_attention wants rel_index[d + n - 1]; the table is centred at max_len - 1.
-    encode_row(c, w, rp, layers, xr, n, thr, buffers, rel_center - (n - 1), shape, observe);
+  // Groups of short rows run side by side, one thread each, as long as there is one for every thread (only
+  // where rows cannot share a GEMM: otherwise they are grouped, and a group's GEMMs keep the threads busy);
+  // the rest, and every group under an observer (not thread-safe), run one after another on every thread.
+  // Either way a row gets the same bits (see encode_group).
+  const bool shared = layers.empty() || layers.front().rows_share_gemms;
+  const std::vector<Group> groups = group_rows(rows, shared);
+  const int team = std::max(1, threads);
+  std::vector<const Group*> team_groups, lane_groups;
+  for (const Group& group : groups)
+    (shared || group.longest > kRowParallelMaxTokens || observer ? team_groups : lane_groups).push_back(&group);
+  const size_t leftover = lane_groups.size() % team;
+  team_groups.insert(team_groups.end(), lane_groups.end() - leftover, lane_groups.end());
+  lane_groups.resize(lane_groups.size() - leftover);
+  long team_tokens = 0, lane_tokens = 0;
+  int team_longest = 0, lane_longest = 0;
+  for (const Group* group : team_groups) {
+    team_tokens = std::max(team_tokens, group->tokens);
+    team_longest = std::max(team_longest, group->longest);
+  }
+  for (const Group* group : lane_groups) {
+    lane_tokens = std::max(lane_tokens, group->tokens);
+    lane_longest = std::max(lane_longest, group->longest);
+  }
+  const int lanes = lane_groups.empty() ? 0 : team;
+  if (!team_groups.empty()) size_buffers(c, ws.main, team_tokens, team_longest, team, ws.profile.enabled);
+  if (static_cast<int>(ws.lanes.size()) < lanes) ws.lanes.resize(lanes);
+  for (int k = 0; k < lanes; ++k) size_buffers(c, ws.lanes[k], lane_tokens, lane_longest, 1, ws.profile.enabled);
+
+  auto run = [&](const Group& group, int thr, RowBuffers& buffers) {
+    encode_group(g, group, x + offset[group.rows.front()] * H, thr, buffers);
   };
-  for (size_t r : team_rows) run(r, team, ws.main);
-  if (!lane_rows.empty()) {
+  for (const Group* group : team_groups) run(*group, team, ws.main);
+  if (!lane_groups.empty()) {
     std::exception_ptr error;
 #pragma omp parallel num_threads(lanes)
     {
-      // One thread per row, also inside the kernels: OpenMP loops and oneDNN see one thread whether this
-      // team has one member or several, so the row's arithmetic is the same either way.
+      // One thread per group, also inside the kernels: OpenMP loops and oneDNN see one thread whether this
+      // team has one member or several, so the arithmetic is the same either way.
       omp_set_num_threads(1);
       RowBuffers& buffers = ws.lanes[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
-      for (size_t k = 0; k < lane_rows.size(); ++k) {
+      for (size_t k = 0; k < lane_groups.size(); ++k) {
         try {
-          run(lane_rows[k], 1, buffers);
+          run(*lane_groups[k], 1, buffers);
         } catch (...) {
 #pragma omp critical
           if (!error) error = std::current_exception();
@@ -249,7 +304,7 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
       ws.profile.gemm_s += p.gemm_s * share;
       ws.profile.attention_s += p.attention_s * share;
     };
-    if (!team_rows.empty()) add(ws.main.profile, 1.0);
+    if (!team_groups.empty()) add(ws.main.profile, 1.0);
     for (int k = 0; k < lanes; ++k) add(ws.lanes[k].profile, 1.0 / lanes);
   }
 }

@@ -18,12 +18,15 @@ struct RelativeProjections {
 };
 RelativeProjections compute_relative_projections(const ModelConfig& c, const Weights& w);
 
-// A layer's dense weights prepared once at load: bf16/int8 packed for oneDNN with Q, K and V fused into one
-// [3H, H] matrix; fp32 in place, Q, K and V as three parts writing the same [n, 3H] buffer.
+// A layer's dense weights prepared once at load, Q, K and V fused into one [3H, H] matrix: fp32 packed for
+// pairrm's own GEMM, bf16/int8 for oneDNN.
 struct PackedLayer {
-  std::vector<kernels::PackedLinear> qkv;  // 1 fused or 3 parts
+  std::vector<kernels::PackedLinear> qkv;  // the fused [3H, H] projection
   kernels::PackedLinear out, ffn_in, ffn_out;
   bool bf16_attention = false;  // the attention's matrix products in bf16 (see AttentionProducts)
+  // Whether its GEMMs give a row the same bits whatever other rows share the GEMM (fp32: dense_gemm.h), so
+  // that rows can be batched into one GEMM.
+  bool rows_share_gemms = false;
 };
 std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision, bool bf16_attention);
 
@@ -35,7 +38,7 @@ struct Profile {
   double gemm_s = 0, attention_s = 0, total_s = 0;
 };
 
-// The buffers one row needs on its way through the layers.
+// The buffers one group of rows needs on its way through the layers.
 struct RowBuffers {
   std::vector<float> qkv, ctx, tmp, ffn, attn_scratch;
   kernels::LinearScratch linear;
@@ -44,15 +47,20 @@ struct RowBuffers {
 
 struct Workspace {
   std::vector<float> x;            // the hidden states of the whole batch
-  RowBuffers main;                 // long rows, one at a time with every thread
-  std::vector<RowBuffers> lanes;   // short rows, one per thread side by side
+  RowBuffers main;                 // groups run one at a time with every thread
+  std::vector<RowBuffers> lanes;   // one-row groups run one per thread side by side
   std::vector<int> rel_index;
   Profile profile;
 };
 
-// Rows of at most this many tokens run one per thread, side by side, instead of one at a time on every
-// thread: their GEMMs are too small to keep several cores busy. (Only while there is a row for every
-// thread; the rest run one at a time on all threads. Both give a row the same bits.)
+// Where rows can share GEMMs (PackedLayer::rows_share_gemms), consecutive rows are grouped up to this many
+// tokens: one GEMM per dense layer and group, tall enough to keep every core's FMA units fed with short rows,
+// small enough to bound the buffers (the group's [tokens, 3H] and [tokens, H] activations).
+constexpr long kGroupTokens = 2048;
+
+// Where they cannot, rows of at most this many tokens run one per thread, side by side, instead of one at a
+// time on every thread: their GEMMs are too small to keep several cores busy. (Only while there is a row for
+// every thread; the rest run one at a time on all threads. Both give a row the same bits.)
 constexpr int kRowParallelMaxTokens = 1024;
 
 struct RowRef {
@@ -66,9 +74,9 @@ using LayerObserver = std::function<void(int row, int layer, const float* x, int
 
 // Runs the encoder over the rows (stored one after another, no padding): on return ws.x holds the last
 // hidden states [sum(length), H]. Token ids must be < vocab_size (checked; throws pairrm::Error).
-// Each row is computed on its own, so its result is bitwise the same whatever else is in the batch, and
-// every kernel splits its work in fixed pieces (column chunks, heads, token rows), so it is also the same
-// whatever the thread count.
+// A row's result is bitwise the same whatever else is in the batch (its GEMMs shared only where they give
+// each row the same bits in any company, its attention its own), and every kernel splits its work in fixed
+// pieces (panels, column chunks, heads, token rows), so it is also the same whatever the thread count.
 void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProjections& rp,
                      const std::vector<PackedLayer>& layers, const std::vector<RowRef>& rows, int threads, Workspace& ws,
                      const LayerObserver& observer = nullptr);

@@ -47,8 +47,15 @@ void Metrics::rejected(const std::string& reason) {
   ++rejected_[reason];
 }
 
+void Metrics::batch_started(long rows, long queue_rows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_rows_ = queue_rows;
+  running_rows_ += rows;
+}
+
 void Metrics::batch(long rows, long tokens, double seconds) {
   std::lock_guard<std::mutex> lock(mu_);
+  running_rows_ -= rows;
   batch_rows_.observe(static_cast<double>(rows));
   rows_ += rows;
   tokens_ += tokens;
@@ -80,6 +87,8 @@ std::string Metrics::prometheus() const {
   }
   out += "# HELP pairrm_queue_rows Forward passes waiting for a worker.\n# TYPE pairrm_queue_rows gauge\n";
   out += "pairrm_queue_rows " + std::to_string(queue_rows_) + "\n";
+  out += "# HELP pairrm_running_rows Forward passes a worker is computing now.\n# TYPE pairrm_running_rows gauge\n";
+  out += "pairrm_running_rows " + std::to_string(running_rows_) + "\n";
   out += "# HELP pairrm_batch_rows Forward passes per batch.\n# TYPE pairrm_batch_rows histogram\n";
   batch_rows_.write(out, "pairrm_batch_rows", "");
   out += "# HELP pairrm_batches_total Batches run.\n# TYPE pairrm_batches_total counter\n";

@@ -126,7 +126,7 @@ void BatchScheduler::work(int worker) {
         if (++job->next == job->rows.size()) queue_.pop_front();
       }
       queued_rows_ -= static_cast<long>(batch.size());
-      metrics_.set_queue_rows(queued_rows_);
+      metrics_.batch_started(static_cast<long>(batch.size()), queued_rows_);
       if (!queue_.empty()) work_ready_.notify_one();  // another worker can start the next batch
     }
     const auto start = Clock::now();
