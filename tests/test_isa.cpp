@@ -89,10 +89,10 @@ TEST_P(IsaLevel, PanelGemmMatchesItsScalarLoopBitwiseAndTheGenericLevelWithinRou
 }
 
 // The dense layers' GEMM: against the definition in double, and bitwise the same for a row whatever M, its
-// position among the rows, the K and M blocking (K = 517 and M = 230 cross both block sizes) and the split of
+// position among the rows, the K and M blocking (K = 517 and M = 1030 cross the block sizes) and the split of
 // the columns into panel ranges (threads) — the property that lets rows of a batch share one GEMM.
 TEST_P(IsaLevel, DenseGemmIsExactPerRowWhateverTheRowsAroundIt) {
-  for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, {13, 70, 64}, {230, 96, 517}, {29, 33, 1100}}) {
+  for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, {13, 70, 64}, {230, 96, 517}, {29, 33, 1100}, {1030, 40, 260}}) {
     SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
     const auto A = random_floats(static_cast<size_t>(M) * K, 11);
     const auto W = random_floats(static_cast<size_t>(N) * K, 12);
@@ -100,7 +100,7 @@ TEST_P(IsaLevel, DenseGemmIsExactPerRowWhateverTheRowsAroundIt) {
     const auto residual = random_floats(static_cast<size_t>(M) * N, 14);
     Aligned packed(kernels::dense_packed_floats(N, K));
     kernels::pack_dense_weights(W.data(), N, K, packed.data, 2);
-    std::vector<float> scratch(table().dense_gemm_scratch_floats());
+    std::vector<float> scratch(table().dense_gemm_scratch_floats(M));
     const int panels = (N + kernels::kPanelWidth - 1) / kernels::kPanelWidth;
     for (const bool accumulate : {false, true}) {
       SCOPED_TRACE(accumulate ? "accumulate" : "store");

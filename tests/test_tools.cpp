@@ -55,6 +55,11 @@ TEST_F(Tools, BenchReportsItsFigures) {
   const json mixed = json::parse(run("bench --json --mixed --pairs 3 --precision int8 --model " + dir_).out);
   EXPECT_EQ(mixed["precision"], "int8");
   EXPECT_EQ(mixed["pairs"], 3);
+  EXPECT_EQ(mixed["tokens_per_pair"], "mixed 100-1000");
+  const json short_rows = json::parse(run("bench --json --short --pairs 5 --model " + dir_).out);
+  EXPECT_EQ(short_rows["pairs"], 5);
+  EXPECT_EQ(short_rows["tokens_per_pair"], "mixed 30-120");
+  EXPECT_NE(run("bench --short --mixed --model " + dir_).status, 0);  // one workload at a time
   EXPECT_EQ(j["attention_products"], "fp32");  // fp32 always
   const json forced = json::parse(run("bench --json --pairs 1 --precision bf16 --attention bf16 --model " + dir_).out);
   EXPECT_EQ(forced["attention_products"], "bf16");

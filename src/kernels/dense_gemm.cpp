@@ -17,8 +17,10 @@
 namespace pairrm::kernels::PAIRRM_ISA_NS {
 namespace {
 
-constexpr int kKc = 256;  // K block: a panel's slice is 256 × 32 floats = 32 KB (L1)
-constexpr int kMc = 192;  // M block: 192 × 256 floats = 192 KB of packed A (L2)
+constexpr int kKc = 256;   // K block: a panel's slice is 256 × 32 floats = 32 KB (L1)
+constexpr int kMc = 1020;  // M block: ≤ 1 MB of packed A (L2/L3). Tall on purpose: the weights (50 MB a
+                           // layer) stream from memory once per M block, and a slice fetched from DRAM then
+                           // serves ~85 strips.
 
 // Where a micro-kernel's accumulators start: the bias (first K block), the bias plus C (first K block of a
 // residual layer) or C itself (later K blocks: the partial sums left there).
@@ -161,7 +163,7 @@ void pack_block(const float* A, int lda, int m0, int mc, int k0, int kc, float* 
 
 }  // namespace
 
-long dense_gemm_scratch_floats() { return static_cast<long>(kMc + kMr) * kKc; }
+long dense_gemm_scratch_floats(int M) { return static_cast<long>(std::min(M, kMc) + kMr) * kKc; }
 
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
                 int ldc, bool accumulate, int p0, int p1, float* scratch) {

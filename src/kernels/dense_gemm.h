@@ -16,13 +16,13 @@ long dense_packed_floats(int N, int K);
 // Packs W [N, K] row-major (PyTorch's Linear layout) into panels: B[k][n] = W[n][k], on up to `threads` threads.
 void pack_dense_weights(const float* W, int N, int K, float* packed, int threads);
 
-// Floats of scratch one dense_gemm call needs (its packed block of A).
-long dense_gemm_scratch_floats();
+// Floats of scratch a dense_gemm call over M rows needs (its packed block of A).
+long dense_gemm_scratch_floats(int M);
 
 // For the columns of panels [p0, p1) (columns 32·p0 ..): C[m][n] = init + Σ_k A[m][k]·W[n][k], where
 // init = bias[n], or C[m][n] + bias[n] when accumulate (residual connections); the sum is accumulated onto
 // init in order k = 0..K-1 (fused multiply-adds where the level has them). A is [M, K] with row stride lda;
-// C has row stride ldc. `scratch`: dense_gemm_scratch_floats() floats, 64-byte aligned, this call's own.
+// C has row stride ldc. `scratch`: dense_gemm_scratch_floats(M) floats (any alignment), this call's own.
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
                 int ldc, bool accumulate, int p0, int p1, float* scratch);
 

@@ -56,7 +56,7 @@ void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int 
   active_kernels().dense_gemm(A, lda, M, K, packed, N, bias, C, ldc, accumulate, p0, p1, scratch);
 }
 
-long dense_gemm_scratch_floats() { return active_kernels().dense_gemm_scratch_floats(); }
+long dense_gemm_scratch_floats(int M) { return active_kernels().dense_gemm_scratch_floats(M); }
 
 long attention_scratch_floats(int length, int span) { return active_kernels().attention_scratch_floats(length, span); }
 long attention_shared_floats(int length) { return active_kernels().attention_shared_floats(length); }

@@ -21,7 +21,7 @@ struct KernelTable {
                                  float* scratch, int threads);
   void (*dense_gemm)(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
                      int ldc, bool accumulate, int p0, int p1, float* scratch);
-  long (*dense_gemm_scratch_floats)();
+  long (*dense_gemm_scratch_floats)(int M);
   void (*layer_norm)(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);
   long (*attention_scratch_floats)(int length, int span);  // the layout of this level's attention scratch
   long (*attention_shared_floats)(int length);

@@ -284,7 +284,7 @@ void PackedLinear::forward_fp32(const float* A, int M, float* C, Epilogue e, int
   const int parts = std::max(1, std::min(threads, panels));
   for_each_chunk(parts, parts, [&](int part) {
     thread_local std::vector<float> a_block;  // grows once per thread, then is reused
-    a_block.resize(dense_gemm_scratch_floats());
+    a_block.resize(dense_gemm_scratch_floats(M));
     dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, e == Epilogue::kAccumulate,
                panels * part / parts, panels * (part + 1) / parts, a_block.data());
   });

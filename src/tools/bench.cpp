@@ -78,11 +78,13 @@ void run_bench(const BenchOptions& o) {
   Context ctx(model, o.threads);
 
   std::mt19937 rng(1234);
-  const int pairs = o.pairs > 0 ? o.pairs : (o.mixed ? 64 : 3);
+  const int pairs = o.pairs > 0 ? o.pairs : (o.mixed ? 64 : o.short_rows ? 256 : 3);
+  // mixed / short: lengths spread evenly over a range (shuffled), as a realistic file / a server's traffic has
+  const int shortest = o.mixed ? 100 : o.short_rows ? 30 : o.tokens, longest = o.mixed ? 1000 : o.short_rows ? 120 : o.tokens;
+  const std::string lengths = std::to_string(shortest) + ".." + std::to_string(longest);
   std::vector<PairRow> rows;
   for (int i = 0; i < pairs; ++i) {
-    // mixed: lengths spread evenly over 100..1000 tokens (shuffled), as a realistic file would have
-    const int n = o.mixed ? 100 + static_cast<int>((900.0 * i) / std::max(1, pairs - 1)) : o.tokens;
+    const int n = shortest + static_cast<int>((static_cast<double>(longest - shortest) * i) / std::max(1, pairs - 1));
     rows.push_back(synthetic_row(c, std::min(n, c.max_total_tokens()), rng));
   }
   std::shuffle(rows.begin(), rows.end(), rng);
@@ -105,7 +107,7 @@ void run_bench(const BenchOptions& o) {
   CeilingShape shape;
   shape.hidden = c.hidden_size;
   shape.intermediate = c.intermediate_size;
-  shape.tokens = std::min(o.mixed ? 550 : o.tokens, c.max_total_tokens());
+  shape.tokens = std::min((shortest + longest) / 2, c.max_total_tokens());
   const Ceiling ceiling = measure_ceiling(o.load.precision, ctx.threads(), shape);
 
   nlohmann::ordered_json j = {
@@ -117,7 +119,8 @@ void run_bench(const BenchOptions& o) {
       {"gemm_kernel", model->info().gemm_kernel},
       {"threads", ctx.threads()},
       {"pairs", pairs},
-      {"tokens_per_pair", o.mixed ? nlohmann::json("mixed 100-1000") : nlohmann::json(rows.front().ids.size())},
+      {"tokens_per_pair", shortest != longest ? nlohmann::json("mixed " + std::to_string(shortest) + "-" + std::to_string(longest))
+                                              : nlohmann::json(rows.front().ids.size())},
       {"seconds_total", run_s},
       {"seconds_per_pair", run_s / pairs},
       {"pairs_per_s", pairs / run_s},
@@ -142,7 +145,7 @@ void run_bench(const BenchOptions& o) {
               model->info().bf16_attention ? "bf16" : "fp32", ctx.threads());
   std::printf("gemm kernel    %s\n", model->info().gemm_kernel.c_str());
   std::printf("isa            %s (%s)\n", model->info().isa.c_str(), model->info().isa_choice.c_str());
-  std::printf("pairs          %d x %s tokens\n", pairs, o.mixed ? "100..1000" : std::to_string(rows.front().ids.size()).c_str());
+  std::printf("pairs          %d x %s tokens\n", pairs, shortest != longest ? lengths.c_str() : std::to_string(rows.front().ids.size()).c_str());
   std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,
               pairs / run_s, tokens / run_s);
   std::printf("compute        %.1f GFLOP, %.0f GFLOP/s = %.0f%% of the %s peak (%.0f), %.0f%% of the GEMM ceiling (%.0f)\n",

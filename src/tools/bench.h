@@ -13,7 +13,8 @@ struct BenchOptions {
   std::string model_dir;
   int tokens = 300;      // per pair (ignored with mixed)
   bool mixed = false;    // 64 pairs with lengths spread over 100..1000 tokens
-  int pairs = 0;         // 0: 3 for fixed length, 64 for mixed
+  bool short_rows = false;  // 256 pairs with lengths spread over 30..120 tokens (what a scoring server sees)
+  int pairs = 0;         // 0: 3 for fixed length, 64 for mixed, 256 for short
   int threads = 0;
   bool json = false;
   bool ceiling_only = false;  // --ceiling: only this machine's ceilings, every precision (no model needed)
