@@ -195,6 +195,72 @@ void embed(const ModelConfig& c, const Weights& w, const std::vector<RowRef>& ro
   kernels::layer_norm(x, x, static_cast<int>(tokens), H, w.emb_ln_w.data, w.emb_ln_b.data, c.layer_norm_eps);
 }
 
+bool shared_gemms(const std::vector<PackedLayer>& layers) { return layers.empty() || layers.front().rows_share_gemms; }
+
+// Runs every group. Groups of short rows run side by side, one thread each, as long as there is one for
+// every thread (only where rows cannot share a GEMM: otherwise they are grouped, and a group's GEMMs keep the
+// threads busy); the rest, and every group under an observer (not thread-safe), run one after another on
+// every thread. Either way a row gets the same bits (see encode_group).
+void run_groups(const GroupContext& g, const std::vector<Group>& groups, const std::vector<long>& offset, int threads,
+                Workspace& ws) {
+  const bool shared = shared_gemms(g.layers);
+  const int team = std::max(1, threads);
+  std::vector<const Group*> team_groups, lane_groups;
+  for (const Group& group : groups)
+    (shared || group.longest > kRowParallelMaxTokens || g.observer ? team_groups : lane_groups).push_back(&group);
+  const size_t leftover = lane_groups.size() % team;
+  team_groups.insert(team_groups.end(), lane_groups.end() - leftover, lane_groups.end());
+  lane_groups.resize(lane_groups.size() - leftover);
+  auto size_for = [&](const std::vector<const Group*>& list, RowBuffers& buffers, int thr) {
+    long tokens = 0;
+    int longest = 0;
+    for (const Group* group : list) {
+      tokens = std::max(tokens, group->tokens);
+      longest = std::max(longest, group->longest);
+    }
+    size_buffers(g.c, buffers, tokens, longest, thr, ws.profile.enabled);
+  };
+  const int lanes = lane_groups.empty() ? 0 : team;
+  if (!team_groups.empty()) size_for(team_groups, ws.main, team);
+  if (static_cast<int>(ws.lanes.size()) < lanes) ws.lanes.resize(lanes);
+  for (int k = 0; k < lanes; ++k) size_for(lane_groups, ws.lanes[k], 1);
+
+  const long H = g.c.hidden_size;
+  float* x = ws.x.data();
+  auto run = [&](const Group& group, int thr, RowBuffers& buffers) {
+    encode_group(g, group, x + offset[group.rows.front()] * H, thr, buffers);
+  };
+  for (const Group* group : team_groups) run(*group, team, ws.main);
+  if (!lane_groups.empty()) {
+    std::exception_ptr error;
+#pragma omp parallel num_threads(lanes)
+    {
+      // One thread per group, also inside the kernels: OpenMP loops and oneDNN see one thread whether this
+      // team has one member or several, so the arithmetic is the same either way.
+      omp_set_num_threads(1);
+      RowBuffers& buffers = ws.lanes[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+      for (size_t k = 0; k < lane_groups.size(); ++k) {
+        try {
+          run(*lane_groups[k], 1, buffers);
+        } catch (...) {
+#pragma omp critical
+          if (!error) error = std::current_exception();
+        }
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+  if (ws.profile.enabled) {  // side-by-side lanes overlap in time: count their mean
+    auto add = [&](const Profile& p, double share) {
+      ws.profile.gemm_s += p.gemm_s * share;
+      ws.profile.attention_s += p.attention_s * share;
+    };
+    if (!team_groups.empty()) add(ws.main.profile, 1.0);
+    for (int k = 0; k < lanes; ++k) add(ws.lanes[k].profile, 1.0 / lanes);
+  }
+}
+
 }  // namespace
 
 std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision, bool bf16_attention) {
@@ -247,66 +313,7 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   shape.scale = std::sqrt(static_cast<float>(c.head_dim()) * static_cast<float>(1 + c.c2p + c.p2c));
   const GroupContext g{c, w, rp, layers, rows, ws.rel_index.data() + (max_len - 1), shape, observer};
 
-  // Groups of short rows run side by side, one thread each, as long as there is one for every thread (only
-  // where rows cannot share a GEMM: otherwise they are grouped, and a group's GEMMs keep the threads busy);
-  // the rest, and every group under an observer (not thread-safe), run one after another on every thread.
-  // Either way a row gets the same bits (see encode_group).
-  const bool shared = layers.empty() || layers.front().rows_share_gemms;
-  const std::vector<Group> groups = group_rows(rows, shared);
-  const int team = std::max(1, threads);
-  std::vector<const Group*> team_groups, lane_groups;
-  for (const Group& group : groups)
-    (shared || group.longest > kRowParallelMaxTokens || observer ? team_groups : lane_groups).push_back(&group);
-  const size_t leftover = lane_groups.size() % team;
-  team_groups.insert(team_groups.end(), lane_groups.end() - leftover, lane_groups.end());
-  lane_groups.resize(lane_groups.size() - leftover);
-  long team_tokens = 0, lane_tokens = 0;
-  int team_longest = 0, lane_longest = 0;
-  for (const Group* group : team_groups) {
-    team_tokens = std::max(team_tokens, group->tokens);
-    team_longest = std::max(team_longest, group->longest);
-  }
-  for (const Group* group : lane_groups) {
-    lane_tokens = std::max(lane_tokens, group->tokens);
-    lane_longest = std::max(lane_longest, group->longest);
-  }
-  const int lanes = lane_groups.empty() ? 0 : team;
-  if (!team_groups.empty()) size_buffers(c, ws.main, team_tokens, team_longest, team, ws.profile.enabled);
-  if (static_cast<int>(ws.lanes.size()) < lanes) ws.lanes.resize(lanes);
-  for (int k = 0; k < lanes; ++k) size_buffers(c, ws.lanes[k], lane_tokens, lane_longest, 1, ws.profile.enabled);
-
-  auto run = [&](const Group& group, int thr, RowBuffers& buffers) {
-    encode_group(g, group, x + offset[group.rows.front()] * H, thr, buffers);
-  };
-  for (const Group* group : team_groups) run(*group, team, ws.main);
-  if (!lane_groups.empty()) {
-    std::exception_ptr error;
-#pragma omp parallel num_threads(lanes)
-    {
-      // One thread per group, also inside the kernels: OpenMP loops and oneDNN see one thread whether this
-      // team has one member or several, so the arithmetic is the same either way.
-      omp_set_num_threads(1);
-      RowBuffers& buffers = ws.lanes[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
-      for (size_t k = 0; k < lane_groups.size(); ++k) {
-        try {
-          run(*lane_groups[k], 1, buffers);
-        } catch (...) {
-#pragma omp critical
-          if (!error) error = std::current_exception();
-        }
-      }
-    }
-    if (error) std::rethrow_exception(error);
-  }
-  if (ws.profile.enabled) {  // side-by-side lanes overlap in time: count their mean
-    auto add = [&](const Profile& p, double share) {
-      ws.profile.gemm_s += p.gemm_s * share;
-      ws.profile.attention_s += p.attention_s * share;
-    };
-    if (!team_groups.empty()) add(ws.main.profile, 1.0);
-    for (int k = 0; k < lanes; ++k) add(ws.lanes[k].profile, 1.0 / lanes);
-  }
+  run_groups(g, group_rows(rows, shared_gemms(layers)), offset, threads, ws);
 }
 
 double head_logit(const ModelConfig& c, const Weights& w, const float* s, const float* c1, const float* c2) {
