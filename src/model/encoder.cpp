@@ -80,34 +80,67 @@ struct GroupContext {
   const LayerObserver& observer;
 };
 
+// Attention scratch of one row of up to `longest` tokens on one thread.
+long attention_lane_floats(const ModelConfig& c, int longest) {
+  return kernels::attention_scratch_floats(longest, c.attention_span()) + kernels::attention_shared_floats(longest);
+}
+
 void size_buffers(const ModelConfig& c, RowBuffers& b, long tokens, int longest, int threads, bool profile) {
   const long H = c.hidden_size;
   sized(b.qkv, 3 * tokens * H);
   sized(b.ctx, tokens * H);
   sized(b.tmp, tokens * H);
   sized(b.ffn, std::min<long>(tokens, kFfnBlockTokens) * c.intermediate_size);
-  sized(b.attn_scratch, kernels::attention_scratch_floats(longest, c.attention_span()) * std::max(1, threads) +
-                            kernels::attention_shared_floats(longest));
+  // Room for one row on every thread (heads in parallel) or one row per thread (rows side by side).
+  sized(b.attn_scratch, std::max(kernels::attention_scratch_floats(longest, c.attention_span()) * std::max(1, threads) +
+                                     kernels::attention_shared_floats(longest),
+                                 attention_lane_floats(c, longest) * std::max(1, threads)));
   b.profile = Profile{profile};
 }
 
 // One layer's attention block, row by row of the group (attention never mixes rows): ctx = attention(x).
+// With rows for every thread, rows run side by side, one thread each (a row's heads then run one after
+// another): each row's working set stays in one core's cache and no fork/join per row. Otherwise each row
+// runs its heads on every thread. The attention kernel splits its work by head, so a row gets the same bits
+// either way.
 void attention_rows(const GroupContext& g, const Group& group, size_t l, const float* qkv, float* ctx, int threads,
                     RowBuffers& ws) {
   const long H = g.c.hidden_size;
   const PackedLayer& P = g.layers[l];
-  long t = 0;
-  for (size_t r : group.rows) {
-    const int n = g.rows[r].length;
+  std::vector<long> first(group.rows.size() + 1, 0);  // token offset of each row in the group
+  for (size_t k = 0; k < group.rows.size(); ++k) first[k + 1] = first[k] + g.rows[group.rows[k]].length;
+  auto attend = [&](size_t k, int thr, float* scratch) {
+    const int n = g.rows[group.rows[k]].length;
     kernels::AttentionShape shape = g.shape;
     shape.length = n;
     shape.bf16_products = P.bf16_attention;
-    const float* q = qkv + t * 3 * H;
+    const float* q = qkv + first[k] * 3 * H;
     // disentangled_attention wants rel_index[d + n - 1]; the table is centred at its longest row - 1.
     kernels::disentangled_attention(shape, q, q + H, q + 2 * H, 3 * H, g.rp.pos_key[l].data(), g.rp.pos_query[l].data(),
-                                    g.rel_center - (n - 1), ctx + t * H, H, ws.attn_scratch.data(), threads);
-    t += n;
+                                    g.rel_center - (n - 1), ctx + first[k] * H, H, scratch, thr);
+  };
+  const int lanes = std::min<int>(threads, static_cast<int>(group.rows.size()));
+  if (lanes < 2) {
+    for (size_t k = 0; k < group.rows.size(); ++k) attend(k, threads, ws.attn_scratch.data());
+    return;
   }
+  const long per_lane = attention_lane_floats(g.c, group.longest);
+  std::exception_ptr error;
+#pragma omp parallel num_threads(lanes)
+  {
+    omp_set_num_threads(1);
+    float* scratch = ws.attn_scratch.data() + per_lane * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (size_t k = 0; k < group.rows.size(); ++k) {
+      try {
+        attend(k, 1, scratch);
+      } catch (...) {
+#pragma omp critical
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 // The group through every layer, in place in x[group.tokens, H], on `threads` threads. Every dense layer is
