@@ -24,7 +24,7 @@ command -v wrk >/dev/null || { echo "wrk is missing: scripts/setup.sh installs i
 work=$(mktemp -d)
 "$bin" serve --model "$model" --port 0 --threads "$threads" --timeout-s 300 "${extra[@]}" >"$work/serve.out" 2>"$work/serve.err" &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 600); do grep -q listening "$work/serve.out" && break; sleep 0.1; done
 port=$(grep -o '[0-9]*$' "$work/serve.out")
 url="http://127.0.0.1:$port"

@@ -65,6 +65,36 @@ INSTANTIATE_TEST_SUITE_P(
                       Expectation{"tiny_b", Precision::kInt8, "int8_attn", AttentionProducts::kBf16, 0.8, 18}),
     [](const auto& info) { return info.param.model + "_" + info.param.name; });
 
+// A row's logit never depends on its batch, in any precision: bf16 rows share GEMMs where the CPU has
+// AVX512-BF16 (pairrm's kernel, order fixed per element), int8 rows run one at a time (oneDNN's kernels
+// round by M). Bitwise: alone, all together, reversed, and in batches of 3.
+TEST(ReducedPrecisionBatches, ARowsLogitIsTheSameInAnyBatch) {
+  for (const Precision p : {Precision::kBF16, Precision::kInt8}) {
+    SCOPED_TRACE(precision_name(p));
+    LoadOptions o;
+    o.precision = p;
+    auto model = Model::load(test::model_dir("tiny"), o);
+    std::vector<PairRow> rows;
+    for (const auto& c : test::fixture_cases("tiny"))
+      if (c.row.ids.size() <= 1000) rows.push_back(c.row);
+    ASSERT_GE(rows.size(), 8u);
+    Context ctx(model, 2);
+    std::vector<double> alone;
+    for (const PairRow& r : rows) alone.push_back(ctx.logits({r}).at(0));
+    const auto together = ctx.logits(rows);
+    std::vector<PairRow> reversed(rows.rbegin(), rows.rend());
+    const auto backwards = ctx.logits(reversed);
+    Context small(model, 3);
+    small.set_batch_limits(3, 900);
+    const auto in_threes = small.logits(rows);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_EQ(together[i], alone[i]) << i;
+      EXPECT_EQ(backwards[rows.size() - 1 - i], alone[i]) << i;
+      EXPECT_EQ(in_threes[i], alone[i]) << i;
+    }
+  }
+}
+
 // fp32 stays exact whatever is asked of the attention; auto follows the CPU (kernels::bf16_products_pay).
 TEST(AttentionProducts, Fp32IgnoresTheChoiceAndAutoFollowsTheCpu) {
   const auto cases = test::fixture_cases("tiny");

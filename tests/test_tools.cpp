@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
+#include "api/model_impl.h"
 #include "cli_run.h"
 #include "fixtures.h"
 #include "tools/bench.h"
@@ -40,6 +42,68 @@ TEST_F(Tools, InitRandomWritesALoadableCheckpointWithPairRMNames) {
   EXPECT_EQ(model->encode("hello!"), (std::vector<int32_t>{1, 12018, 300, 2}));
 }
 
+// The default checkpoint is what every benchmark ran on: its bytes must not change. FNV-1a 64 of the fixture's
+// model.safetensors (seed 3, 2 layers, hidden 64), as the code before --realistic wrote it.
+TEST_F(Tools, InitRandomDefaultIsUnchanged) {
+  const std::string bytes = test::slurp(dir_ + "/model.safetensors");
+  ASSERT_EQ(bytes.size(), 33207628u);
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const char b : bytes) h = (h ^ static_cast<unsigned char>(b)) * 0x100000001b3ull;
+  EXPECT_EQ(h, 0x3ed8b19feab81b3dull);
+}
+
+// --realistic is Hugging Face's initialisation: LayerNorm weights exactly 1 and biases exactly 0, every bias
+// 0, every Linear weight and both embedding tables N(0, 0.02) (head_layer.4: N(0, 2.5)), and the padding
+// and candidate-prefix rows of the word embeddings 0. A tensor of n values drawn with std s has a sample std
+// within 5·s/sqrt(2n) of s and a mean within 5·s/sqrt(n) of 0 but for a 1-in-a-million draw (5 standard
+// errors; the draws are seeded, so the test is deterministic anyway).
+TEST_F(Tools, InitRandomRealisticHasHuggingFaceInitStatistics) {
+  const std::string dir = dir_ + "_realistic";
+  ASSERT_EQ(run("init-random --realistic --out " + dir + " --seed 3 --layers 2 --hidden 64 --heads 4 --intermediate 128").status, 0);
+  auto model = Model::load(dir);
+  const Weights& w = internals(*model).weights;
+  const ModelConfig& c = internals(*model).config;
+  auto count = [](const Matrix& m) { return static_cast<size_t>(m.rows) * m.cols; };
+  auto constant = [&](const Matrix& m, float value, const char* what) {
+    SCOPED_TRACE(what);
+    ASSERT_GT(count(m), 0u);
+    for (size_t i = 0; i < count(m); ++i) ASSERT_EQ(m.data[i], value) << i;
+  };
+  auto normal = [&](const Matrix& m, double stddev, const char* what) {
+    SCOPED_TRACE(what);
+    const double n = static_cast<double>(count(m));
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < count(m); ++i) {
+      sum += m.data[i];
+      sq += static_cast<double>(m.data[i]) * m.data[i];
+    }
+    const double mean = sum / n, sd = std::sqrt(sq / n - mean * mean);
+    EXPECT_NEAR(mean, 0.0, 5 * stddev / std::sqrt(n));
+    EXPECT_NEAR(sd, stddev, 5 * stddev / std::sqrt(2 * n));
+  };
+  const int H = c.hidden_size;
+  for (const int id : {c.pad_token_id, c.cand1_prefix_id, c.cand2_prefix_id})
+    for (int i = 0; i < H; ++i) ASSERT_EQ(w.word_embeddings.data[static_cast<size_t>(id) * H + i], 0.f) << id;
+  normal(w.word_embeddings, 0.02, "word_embeddings");  // 3 zero rows in 128005: 0.001 % off, well inside
+  normal(w.rel_embeddings, 0.02, "rel_embeddings");
+  constant(w.emb_ln_w, 1, "embeddings.LayerNorm.weight");
+  constant(w.emb_ln_b, 0, "embeddings.LayerNorm.bias");
+  constant(w.enc_ln_w, 1, "encoder.LayerNorm.weight");
+  constant(w.enc_ln_b, 0, "encoder.LayerNorm.bias");
+  ASSERT_EQ(w.layers.size(), 2u);
+  for (const LayerWeights& L : w.layers) {
+    for (const Matrix* m : {&L.q_w, &L.k_w, &L.v_w, &L.attn_out_w, &L.ffn_in_w, &L.ffn_out_w}) normal(*m, 0.02, "Linear weight");
+    for (const Matrix* m : {&L.q_b, &L.k_b, &L.v_b, &L.attn_out_b, &L.ffn_in_b, &L.ffn_out_b}) constant(*m, 0, "Linear bias");
+    for (const Matrix* m : {&L.attn_ln_w, &L.out_ln_w}) constant(*m, 1, "LayerNorm weight");
+    for (const Matrix* m : {&L.attn_ln_b, &L.out_ln_b}) constant(*m, 0, "LayerNorm bias");
+  }
+  normal(w.head1_w, 0.02, "head_layer.1.weight");
+  constant(w.head1_b, 0, "head_layer.1.bias");
+  normal(w.head2_w, 2.5, "head_layer.4.weight");
+  constant(w.head2_b, 0, "head_layer.4.bias");
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(Tools, BenchReportsItsFigures) {
   const auto r = run("bench --json --tokens 60 --pairs 2 --threads 1 --model " + dir_);
   ASSERT_EQ(r.status, 0);
@@ -67,8 +131,6 @@ TEST_F(Tools, BenchReportsItsFigures) {
   EXPECT_FALSE(forced["gemm_kernel"].get<std::string>().empty());
 }
 
-// The report's figures recomputed here from the same rows through the public API: max, p99, median error
-// and sign agreement of each precision against fp32 (the logits are deterministic, so they must be equal).
 // The measured ceilings: one per precision, positive, with the figures derived from them consistent. (That
 // a GEMM is never faster than its instruction's peak holds physically but not between two timings a second
 // apart while CTest runs other tests beside this one: measured 129 % once under load, so it is not asserted.)
@@ -96,6 +158,9 @@ TEST_F(Tools, BenchMeasuresThisMachinesCeilings) {
               100 * j["gflops_per_s"].get<double>() / j["ceiling"]["gemm_gflops"].get<double>(), 1e-9);
 }
 
+// The report's figures recomputed here from the same rows through the public API: the fp32 logits' mean
+// |logit|, mean, std and share above 0; max, p99, median error, p99 / std and sign agreement of each
+// precision against fp32 (the logits are deterministic, so they must be equal up to the order of the sums).
 TEST_F(Tools, AccuracyComparesPrecisionsWithFp32) {
   const auto r = run("accuracy --pairs 40 --min-tokens 20 --max-tokens 60 --threads 1 --model " + dir_);
   ASSERT_EQ(r.status, 0);
@@ -108,6 +173,22 @@ TEST_F(Tools, AccuracyComparesPrecisionsWithFp32) {
   const auto rows = accuracy_rows(*Model::load(dir_), o);
   ASSERT_EQ(rows.size(), 40u);
   const auto fp32 = Context(Model::load(dir_), 1).logits(rows);
+  // The fp32 logits' scale: mean |logit|, mean, std (population: the spread around the mean), share above 0.
+  double sum = 0, sum_abs = 0, positive = 0;
+  for (double v : fp32) {
+    sum += v;
+    sum_abs += std::abs(v);
+    positive += v > 0;
+  }
+  const double mean = sum / fp32.size();
+  double sq = 0;
+  for (double v : fp32) sq += (v - mean) * (v - mean);
+  const double spread = std::sqrt(sq / fp32.size());
+  ASSERT_GT(spread, 0.0);
+  EXPECT_NEAR(j["fp32_mean_abs_logit"].get<double>(), sum_abs / fp32.size(), 1e-12 * sum_abs);
+  EXPECT_NEAR(j["fp32_logit_mean"].get<double>(), mean, 1e-12 * sum_abs);
+  EXPECT_NEAR(j["fp32_logit_std"].get<double>(), spread, 1e-9 * spread);
+  EXPECT_DOUBLE_EQ(j["fp32_positive_fraction"].get<double>(), positive / fp32.size());
   for (const Precision p : {Precision::kBF16, Precision::kInt8}) {
     const char* name = precision_name(p);
     SCOPED_TRACE(name);
@@ -126,6 +207,8 @@ TEST_F(Tools, AccuracyComparesPrecisionsWithFp32) {
     EXPECT_EQ(j[name]["p99_abs_error"].get<double>(), err[static_cast<size_t>(0.99 * err.size())]);
     EXPECT_EQ(j[name]["median_abs_error"].get<double>(), err[err.size() / 2]);
     EXPECT_DOUBLE_EQ(j[name]["sign_agreement"].get<double>(), static_cast<double>(agree) / got.size());
+    EXPECT_NEAR(j[name]["p99_error_over_fp32_std"].get<double>(), err[static_cast<size_t>(0.99 * err.size())] / spread,
+                1e-9 * j[name]["p99_error_over_fp32_std"].get<double>());
   }
 }
 

@@ -30,6 +30,7 @@ std::unique_ptr<Command> add_init_random(CLI::App& parent) {
   app->add_option("--seed", rnd.seed, "random seed (default 0)");
   app->add_option("--tokenizer-from", rnd.tokenizer_dir, "copy spm.model and the added-token files from here "
                                                          "(default: the bundled tiny model)");
+  app->add_flag("--realistic", rnd.realistic, "TODO");
   app->add_option("--layers", rnd.num_layers, "encoder layers (default 24, PairRM's)")->check(CLI::PositiveNumber);
   app->add_option("--hidden", rnd.hidden_size, "hidden size (default 1024; smaller for quick experiments)")->check(CLI::PositiveNumber);
   app->add_option("--heads", rnd.num_heads, "attention heads (default 16)")->check(CLI::PositiveNumber);

@@ -81,8 +81,10 @@ bool int8_dot_exact() {
 // bf16/int8: the weights of each column chunk packed on their own, so a chunk is one oneDNN matmul.
 struct PackedLinear::State {
   Precision precision;
-  // fp32: the weights packed into panels for dense_gemm (64-byte aligned), null for the other precisions.
+  // fp32: the weights packed into panels for dense_gemm (64-byte aligned); bf16 where the CPU has
+  // AVX512-BF16: bf16 panels for dense_gemm_bf16. Null otherwise (oneDNN's packed chunks below).
   std::unique_ptr<float, decltype(&std::free)> panels{nullptr, &std::free};
+  std::unique_ptr<uint16_t, decltype(&std::free)> panels_bf16{nullptr, &std::free};
   std::vector<memory> chunks;          // packed, in the layout oneDNN chose for the chunk's shape and precision
   std::vector<memory::desc> chunk_desc;
   std::vector<float> bias;             // [N]
@@ -106,6 +108,14 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
     s->panels.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
     if (!s->panels) throw Error("out of memory packing a " + std::to_string(N) + "x" + std::to_string(K) + " layer");
     pack_dense_weights(W, N, K, s->panels.get(), omp_get_max_threads());
+    s_ = std::move(s);
+    return;
+  }
+  if (p == Precision::kBF16 && has_dense_gemm_bf16()) {
+    const size_t bytes = (sizeof(uint16_t) * dense_packed_bf16(N, K) + 63) / 64 * 64;
+    s->panels_bf16.reset(static_cast<uint16_t*>(std::aligned_alloc(64, bytes)));
+    if (!s->panels_bf16) throw Error("out of memory packing a " + std::to_string(N) + "x" + std::to_string(K) + " layer");
+    pack_dense_weights_bf16(W, N, K, s->panels_bf16.get(), omp_get_max_threads());
     s_ = std::move(s);
     return;
   }
@@ -162,6 +172,7 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
 size_t PackedLinear::packed_bytes() const {
   size_t bytes = 0;
   if (s_ && s_->panels) return sizeof(float) * dense_packed_floats(n_, k_);
+  if (s_ && s_->panels_bf16) return sizeof(uint16_t) * dense_packed_bf16(n_, k_);
   if (s_ && s_->emulated) return s_->widened.size() * sizeof(float);
   if (s_)
     for (const auto& d : s_->chunk_desc) bytes += d.get_size();
@@ -187,6 +198,7 @@ void store_rows(const float* in, int M, int n, float* out, int ldo, bool accumul
 std::string PackedLinear::kernel_name() const {
   if (!s_) return "";
   if (s_->panels) return std::string("pairrm packed-panel GEMM (") + isa_name(active_isa()) + " kernels)";
+  if (s_->panels_bf16) return std::string("pairrm packed-panel bf16 GEMM (vdpbf16ps, ") + isa_name(active_isa()) + " kernels)";
   if (s_->emulated) return std::string("oneDNN sgemm on ") + precision_name(s_->precision) + "-rounded values (no native kernel on this CPU)";
   std::string name;
   run("kernel lookup", [&] {
@@ -207,7 +219,7 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
   const int N = n_, K = k_;
   if (ldc == 0) ldc = N;
   const bool accumulate = e == Epilogue::kAccumulate;
-  if (s.panels) return forward_fp32(A, M, C, e, ldc, threads);
+  if (s.panels || s.panels_bf16) return forward_panels(A, M, C, e, ldc, threads);
   // Chunk c's dense output lives at chunk_out + c·M·kColumnChunk.
   scratch.chunk_out.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
   auto chunk_out = [&](int c) { return scratch.chunk_out.data() + static_cast<size_t>(c) * M * kColumnChunk; };
@@ -277,7 +289,9 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
   });
 }
 
-void PackedLinear::forward_fp32(const float* A, int M, float* C, Epilogue e, int ldc, int threads) const {
+bool PackedLinear::rows_independent() const { return s_ && (s_->panels || s_->panels_bf16); }
+
+void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, int ldc, int threads) const {
   const State& s = *s_;
   const int panels = (n_ + kPanelWidth - 1) / kPanelWidth;
   // The columns split in contiguous panel ranges, one per thread: any split gives the same bits (dense_gemm.h).
@@ -285,8 +299,12 @@ void PackedLinear::forward_fp32(const float* A, int M, float* C, Epilogue e, int
   for_each_chunk(parts, parts, [&](int part) {
     thread_local std::vector<float> a_block;  // grows once per thread, then is reused
     a_block.resize(dense_gemm_scratch_floats(M));
-    dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, e == Epilogue::kAccumulate,
-               panels * part / parts, panels * (part + 1) / parts, a_block.data());
+    const int p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
+    const bool accumulate = e == Epilogue::kAccumulate;
+    if (s.panels)
+      dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, accumulate, p0, p1, a_block.data());
+    else
+      dense_gemm_bf16(A, k_, M, k_, s.panels_bf16.get(), n_, s.bias.data(), C, ldc, accumulate, p0, p1, a_block.data());
   });
   if (e != Epilogue::kGelu) return;
   // GELU row block by row block (oneDNN's kernel wants contiguous rows: ldc == N there, the FFN's buffer).

@@ -40,11 +40,14 @@ class PackedLinear {
   PackedLinear(const float* W, const float* bias, int N, int K, Precision precision);
 
   // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous, on up to `threads` threads: the
-  // result is the same for every thread count. fp32: a row's result is also the same for any M (any rows
-  // around it); bf16/int8 (oneDNN, fixed column chunks) depend on M. int8 quantizes each
+  // result is the same for every thread count. Where rows_independent(), a row's result is also the same for
+  // any M (any rows around it); otherwise (oneDNN, fixed column chunks) it depends on M. int8 quantizes each
   // row of A dynamically (symmetric, scale = max|A[m,:]| / 127).
   void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc, int threads) const;
 
+  // Whether a row's result is the same whatever other rows share the call (pairrm's own GEMMs: fp32, and
+  // bf16 on AVX512-BF16), so that rows may be batched into one call without changing any row's bits.
+  bool rows_independent() const;
   int n() const { return n_; }
   int k() const { return k_; }
   size_t packed_bytes() const;
@@ -53,7 +56,7 @@ class PackedLinear {
   std::string kernel_name() const;
 
  private:
-  void forward_fp32(const float* A, int M, float* C, Epilogue epilogue, int ldc, int threads) const;
+  void forward_panels(const float* A, int M, float* C, Epilogue epilogue, int ldc, int threads) const;
   void forward_emulated(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc,
                         int threads) const;
   struct State;

@@ -41,6 +41,18 @@ void pack_dense_weights(const float* W, int N, int K, float* packed, int threads
   }
 }
 
+long dense_packed_bf16(int N, int K) { return packed_panels_bf16(N, K); }
+
+void pack_dense_weights_bf16(const float* W, int N, int K, uint16_t* packed, int threads) {
+  const int panels = (N + kPanelWidth - 1) / kPanelWidth;
+  const long panel_elements = packed_panels_bf16(kPanelWidth, K);
+#pragma omp parallel for schedule(static) num_threads(std::max(1, threads))
+  for (int p = 0; p < panels; ++p) {
+    const int n0 = p * kPanelWidth;
+    pack_transposed_bf16(W + static_cast<long>(n0) * K, K, std::min(kPanelWidth, N - n0), K, packed + p * panel_elements);
+  }
+}
+
 void pack_plain(const float* src, int ld, int K, int N, float* packed) {
   for (int p = 0; p * kPanelWidth < N; ++p) {
     float* panel = packed + static_cast<long>(p) * K * kPanelWidth;
@@ -70,8 +82,8 @@ void pack_bf16(int N, int K, uint16_t* packed, At at) {
     uint16_t* panel = packed + static_cast<long>(p) * pairs * 2 * kPanelWidth;
     const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
     if (cols < kPanelWidth || K % 2) std::memset(panel, 0, sizeof(uint16_t) * pairs * 2 * kPanelWidth);
-    for (int c = 0; c < cols; ++c)
-      for (int k = 0; k < K; ++k) panel[static_cast<long>(k / 2) * 2 * kPanelWidth + 2 * c + k % 2] = float_to_bf16(at(n0 + c, k));
+    for (int k = 0; k < K; ++k)  // k outer: the panel is written in order (see pack_transposed)
+      for (int c = 0; c < cols; ++c) panel[static_cast<long>(k / 2) * 2 * kPanelWidth + 2 * c + k % 2] = float_to_bf16(at(n0 + c, k));
   }
 }
 

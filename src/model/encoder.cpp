@@ -306,7 +306,8 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
     out[l].ffn_in = kernels::PackedLinear(L.ffn_in_w.data, L.ffn_in_b.data, I, H, precision);
     out[l].ffn_out = kernels::PackedLinear(L.ffn_out_w.data, L.ffn_out_b.data, H, I, precision);
     out[l].bf16_attention = bf16_attention;
-    out[l].rows_share_gemms = precision == Precision::kF32;
+    out[l].rows_share_gemms = out[l].out.rows_independent() && out[l].ffn_in.rows_independent() &&
+                              out[l].ffn_out.rows_independent();
     const size_t HH = static_cast<size_t>(H) * H;
     std::copy_n(L.q_w.data, HH, qkv_w.data());
     std::copy_n(L.k_w.data, HH, qkv_w.data() + HH);
@@ -315,6 +316,7 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
     std::copy_n(L.k_b.data, H, qkv_b.data() + H);
     std::copy_n(L.v_b.data, H, qkv_b.data() + 2 * H);
     out[l].qkv.emplace_back(qkv_w.data(), qkv_b.data(), 3 * H, H, precision);
+    out[l].rows_share_gemms = out[l].rows_share_gemms && out[l].qkv.back().rows_independent();
   }
   return out;
 }

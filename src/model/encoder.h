@@ -18,14 +18,14 @@ struct RelativeProjections {
 };
 RelativeProjections compute_relative_projections(const ModelConfig& c, const Weights& w);
 
-// A layer's dense weights prepared once at load, Q, K and V fused into one [3H, H] matrix: fp32 packed for
-// pairrm's own GEMM, bf16/int8 for oneDNN.
+// A layer's dense weights prepared once at load, Q, K and V fused into one [3H, H] matrix: packed for
+// pairrm's own GEMM (fp32; bf16 on AVX512-BF16) or for oneDNN (int8; bf16 elsewhere).
 struct PackedLayer {
   std::vector<kernels::PackedLinear> qkv;  // the fused [3H, H] projection
   kernels::PackedLinear out, ffn_in, ffn_out;
   bool bf16_attention = false;  // the attention's matrix products in bf16 (see AttentionProducts)
-  // Whether its GEMMs give a row the same bits whatever other rows share the GEMM (fp32: dense_gemm.h), so
-  // that rows can be batched into one GEMM.
+  // Whether its GEMMs give a row the same bits whatever other rows share the GEMM (pairrm's own: fp32, and
+  // bf16 where the CPU has AVX512-BF16; dense_gemm.h), so that rows can be batched into one GEMM.
   bool rows_share_gemms = false;
 };
 std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision, bool bf16_attention);

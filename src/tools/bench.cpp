@@ -182,9 +182,21 @@ nlohmann::ordered_json accuracy_report(const AccuracyOptions& o) {
   nlohmann::ordered_json report = {{"model", o.model_dir}, {"pairs", o.pairs},
                                    {"tokens", std::to_string(o.min_tokens) + ".." + std::to_string(o.max_tokens)},
                                    {"fp32_seconds", now_s() - t0}};
-  double mean_abs = 0;
-  for (double v : want) mean_abs += std::abs(v) / want.size();
+  // The fp32 logits' scale, so that a reader sees whether the errors below are small against them (a model
+  // whose logits are all tiny, or all of one sign, makes sign agreement say nothing).
+  double mean = 0, mean_abs = 0, var = 0;
+  int positive = 0;
+  for (double v : want) {
+    mean += v / want.size();
+    mean_abs += std::abs(v) / want.size();
+    positive += v > 0;
+  }
+  for (double v : want) var += (v - mean) * (v - mean) / want.size();
+  const double spread = std::sqrt(var);
   report["fp32_mean_abs_logit"] = mean_abs;
+  report["fp32_logit_mean"] = mean;
+  report["fp32_logit_std"] = spread;
+  report["fp32_positive_fraction"] = static_cast<double>(positive) / want.size();
   for (Precision p : o.precisions) {
     load.precision = p;
     load.attention = o.attention;
@@ -199,10 +211,12 @@ nlohmann::ordered_json accuracy_report(const AccuracyOptions& o) {
       agree += (got[i] > 0) == (want[i] > 0);
     }
     std::sort(err.begin(), err.end());
+    const double p99 = err[std::min(err.size() - 1, static_cast<size_t>(0.99 * err.size()))];
     report[pairrm::precision_name(p)] = {
         {"max_abs_error", err.back()},
-        {"p99_abs_error", err[std::min(err.size() - 1, static_cast<size_t>(0.99 * err.size()))]},
+        {"p99_abs_error", p99},
         {"median_abs_error", err[err.size() / 2]},
+        {"p99_error_over_fp32_std", spread > 0 ? p99 / spread : 0.0},
         {"sign_agreement", static_cast<double>(agree) / got.size()},
         {"attention_products", model->info().bf16_attention ? "bf16" : "fp32"},
         {"isa", model->info().isa},

@@ -37,8 +37,10 @@ struct AccuracyOptions {
 // The random rows accuracy measures on (seeded: the same rows for the same options and model).
 std::vector<PairRow> accuracy_rows(const Model& model, const AccuracyOptions& options);
 
-// Logit error of each precision against fp32 on accuracy_rows: max, p99 and median of |logit - logit_fp32|,
-// and the fraction of pairs whose sign agrees, as one JSON object.
+// Logit error of each precision against fp32 on accuracy_rows, as one JSON object: the fp32 logits' scale
+// (mean |logit|, mean, std: their spread around the mean, and the fraction above 0), then per precision
+// max, p99 and median of |logit - logit_fp32|, p99_error_over_fp32_std = p99 / that std (the error relative
+// to the logits' spread), and the fraction of pairs whose sign agrees.
 nlohmann::ordered_json accuracy_report(const AccuracyOptions& options);
 // Prints accuracy_report.
 void run_accuracy(const AccuracyOptions& options);

@@ -1,5 +1,6 @@
 #include "tools/init_random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -56,6 +57,72 @@ struct Spec {
   float mean, stddev;
 };
 
+// Token ids of config.json that --realistic's embeddings treat specially.
+constexpr int64_t kPadId = 0, kCand1Id = 128002, kCand2Id = 128003;
+
+// The std of head_layer.4's weights under --realistic (RandomCheckpointOptions::realistic).
+constexpr float kRealisticHead2Std = 1.0f;  // TODO tuned below
+
+// (mean, std) of each kind of tensor.
+struct Init {
+  float mean, stddev;
+};
+struct Scales {
+  Init embeddings, ln_weight, ln_bias, rel_embeddings, attn_weight, attn_bias, ffn_in_weight, ffn_out_weight,
+      ffn_bias, head1_weight, head1_bias, head2_weight, head2_bias;
+};
+
+// The default (benchmark) checkpoint: scales near a trained DeBERTa's, weights ~N(0, 0.02..0.05), LayerNorm
+// gains ~1. Its logits are tiny (~0.003: 24 such layers leave the three prefix states nearly alike), which
+// does not matter for speed; every benchmark in BENCHMARKS.md ran on it, so it must not change.
+constexpr Scales kBenchmark{{0, 0.05f}, {1, 0.05f}, {0, 0.02f}, {0, 0.05f}, {0, 0.03f}, {0, 0.02f}, {0, 0.03f},
+                            {0, 0.02f}, {0, 0.02f}, {0, 0.03f}, {0, 0.02f}, {0, 0.05f}, {0, 0.02f}};
+
+// --realistic: Hugging Face's own initialisation of DebertaV2 (initializer_range 0.02): every Linear weight
+// and both embedding tables N(0, 0.02), every bias 0, LayerNorm weight 1 and bias 0 (and the padding row of
+// the word embeddings 0). The head (head_layer.1: [2H -> H], tanh, head_layer.4: [H -> 1]) is drawn the
+// same way except head_layer.4's weights, at kRealisticHead2Std. See RandomCheckpointOptions::realistic for
+// why the logits are then spread like PairRM's.
+constexpr Scales kHuggingFace{{0, 0.02f}, {1, 0}, {0, 0}, {0, 0.02f}, {0, 0.02f}, {0, 0}, {0, 0.02f},
+                              {0, 0.02f}, {0, 0}, {0, 0.02f}, {0, 0}, {0, kRealisticHead2Std}, {0, 0}};
+
+// PairRM-hf's tensors in file order (the order the values are drawn in).
+std::vector<Spec> tensor_specs(int H, int I, int V, int span, int layers, const Scales& s) {
+  std::vector<Spec> specs;
+  auto add = [&](std::string name, std::vector<int64_t> shape, Init init) {
+    specs.push_back({std::move(name), std::move(shape), init.mean, init.stddev});
+  };
+  const std::string p = "pretrained_model.";
+  add(p + "embeddings.word_embeddings.weight", {V, H}, s.embeddings);
+  add(p + "embeddings.LayerNorm.weight", {H}, s.ln_weight);
+  add(p + "embeddings.LayerNorm.bias", {H}, s.ln_bias);
+  add(p + "encoder.rel_embeddings.weight", {2 * span, H}, s.rel_embeddings);
+  add(p + "encoder.LayerNorm.weight", {H}, s.ln_weight);
+  add(p + "encoder.LayerNorm.bias", {H}, s.ln_bias);
+  for (int l = 0; l < layers; ++l) {
+    const std::string b = p + "encoder.layer." + std::to_string(l) + ".";
+    for (const char* proj : {"query_proj", "key_proj", "value_proj"}) {
+      add(b + "attention.self." + proj + ".weight", {H, H}, s.attn_weight);
+      add(b + "attention.self." + proj + ".bias", {H}, s.attn_bias);
+    }
+    add(b + "attention.output.dense.weight", {H, H}, s.attn_weight);
+    add(b + "attention.output.dense.bias", {H}, s.attn_bias);
+    add(b + "attention.output.LayerNorm.weight", {H}, s.ln_weight);
+    add(b + "attention.output.LayerNorm.bias", {H}, s.ln_bias);
+    add(b + "intermediate.dense.weight", {I, H}, s.ffn_in_weight);
+    add(b + "intermediate.dense.bias", {I}, s.ffn_bias);
+    add(b + "output.dense.weight", {H, I}, s.ffn_out_weight);
+    add(b + "output.dense.bias", {H}, s.ffn_bias);
+    add(b + "output.LayerNorm.weight", {H}, s.ln_weight);
+    add(b + "output.LayerNorm.bias", {H}, s.ln_bias);
+  }
+  add("head_layer.1.weight", {H, 2 * H}, s.head1_weight);
+  add("head_layer.1.bias", {H}, s.head1_bias);
+  add("head_layer.4.weight", {1, H}, s.head2_weight);
+  add("head_layer.4.bias", {1}, s.head2_bias);
+  return specs;
+}
+
 }  // namespace
 
 void write_random_checkpoint(const RandomCheckpointOptions& o) {
@@ -68,41 +135,12 @@ void write_random_checkpoint(const RandomCheckpointOptions& o) {
       {"hidden_act", "gelu"}, {"layer_norm_eps", 1e-7}, {"vocab_size", V}, {"max_position_embeddings", 512},
       {"max_relative_positions", -1}, {"position_buckets", span}, {"relative_attention", true},
       {"pos_att_type", {"p2c", "c2p"}}, {"share_att_key", true}, {"norm_rel_ebd", "layer_norm"},
-      {"position_biased_input", false}, {"type_vocab_size", 0}, {"pad_token_id", 0}, {"n_tasks", 1},
-      {"source_prefix_id", 128001}, {"cand1_prefix_id", 128002}, {"cand2_prefix_id", 128003},
+      {"position_biased_input", false}, {"type_vocab_size", 0}, {"pad_token_id", kPadId}, {"n_tasks", 1},
+      {"source_prefix_id", 128001}, {"cand1_prefix_id", kCand1Id}, {"cand2_prefix_id", kCand2Id},
       {"cand_prefix_id", 128004}, {"torch_dtype", "float32"}, {"initializer_range", 0.02}};
   std::ofstream(o.out_dir + "/config.json") << config.dump(2) << "\n";
 
-  // Scales near a trained DeBERTa's: weights ~N(0, 0.02..0.05), LayerNorm gains ~1.
-  std::vector<Spec> specs;
-  const std::string p = "pretrained_model.";
-  specs.push_back({p + "embeddings.word_embeddings.weight", {V, H}, 0, 0.05f});
-  specs.push_back({p + "embeddings.LayerNorm.weight", {H}, 1, 0.05f});
-  specs.push_back({p + "embeddings.LayerNorm.bias", {H}, 0, 0.02f});
-  specs.push_back({p + "encoder.rel_embeddings.weight", {2 * span, H}, 0, 0.05f});
-  specs.push_back({p + "encoder.LayerNorm.weight", {H}, 1, 0.05f});
-  specs.push_back({p + "encoder.LayerNorm.bias", {H}, 0, 0.02f});
-  for (int l = 0; l < o.num_layers; ++l) {
-    const std::string b = p + "encoder.layer." + std::to_string(l) + ".";
-    for (const char* proj : {"query_proj", "key_proj", "value_proj"}) {
-      specs.push_back({b + "attention.self." + proj + ".weight", {H, H}, 0, 0.03f});
-      specs.push_back({b + "attention.self." + proj + ".bias", {H}, 0, 0.02f});
-    }
-    specs.push_back({b + "attention.output.dense.weight", {H, H}, 0, 0.03f});
-    specs.push_back({b + "attention.output.dense.bias", {H}, 0, 0.02f});
-    specs.push_back({b + "attention.output.LayerNorm.weight", {H}, 1, 0.05f});
-    specs.push_back({b + "attention.output.LayerNorm.bias", {H}, 0, 0.02f});
-    specs.push_back({b + "intermediate.dense.weight", {I, H}, 0, 0.03f});
-    specs.push_back({b + "intermediate.dense.bias", {I}, 0, 0.02f});
-    specs.push_back({b + "output.dense.weight", {H, I}, 0, 0.02f});
-    specs.push_back({b + "output.dense.bias", {H}, 0, 0.02f});
-    specs.push_back({b + "output.LayerNorm.weight", {H}, 1, 0.05f});
-    specs.push_back({b + "output.LayerNorm.bias", {H}, 0, 0.02f});
-  }
-  specs.push_back({"head_layer.1.weight", {H, 2 * H}, 0, 0.03f});
-  specs.push_back({"head_layer.1.bias", {H}, 0, 0.02f});
-  specs.push_back({"head_layer.4.weight", {1, H}, 0, 0.05f});
-  specs.push_back({"head_layer.4.bias", {1}, 0, 0.02f});
+  std::vector<Spec> specs = tensor_specs(H, I, V, span, o.num_layers, o.realistic ? kHuggingFace : kBenchmark);
 
   nlohmann::ordered_json header = {{"__metadata__", {{"format", "pt"}, {"generator", "pairrm init-random"}}}};
   uint64_t offset = 0;
@@ -127,6 +165,9 @@ void write_random_checkpoint(const RandomCheckpointOptions& o) {
     for (int64_t d : s.shape) n *= static_cast<uint64_t>(d);
     buf.resize(n);
     for (auto& v : buf) v = s.mean + s.stddev * rng.normal();
+    if (o.realistic && &s == &specs.front()) {  // the word embeddings
+      for (const int64_t id : {kPadId, kCand1Id, kCand2Id}) std::fill_n(buf.begin() + id * H, H, 0.f);
+    }
     out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(4 * n));
   }
   if (!out) throw Error(path + ": write failed (disk full?)");

@@ -12,6 +12,9 @@ struct RandomCheckpointOptions {
   uint64_t seed = 0;
   // PairRM-hf's shapes; smaller values make quick test checkpoints.
   int hidden_size = 1024, num_layers = 24, num_heads = 16, intermediate_size = 4096;
+  // false: the benchmark checkpoint (unchanged since the first benchmarks; its logits are ~0.003).
+  // true: Hugging Face's initialisation, with logits spread like PairRM's (see init_random.cpp).
+  bool realistic = false;
 };
 
 // Writes config.json, model.safetensors and the tokenizer files into out_dir. Throws pairrm::Error.
