@@ -289,7 +289,12 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
   });
 }
 
-bool PackedLinear::rows_independent() const { return s_ && (s_->panels || s_->panels_bf16); }
+// int8 on oneDNN's VNNI kernel counts too: its int32 sums are exact (|q·q| ≤ 16129, far from overflow at
+// K = 4096), so no order of summation can change them, and the dequantisation is per element. (The emulated
+// path sums integers in fp32, exact only up to 2^24: order-dependent beyond.)
+bool PackedLinear::rows_independent() const {
+  return s_ && (s_->panels || s_->panels_bf16 || (s_->precision == Precision::kInt8 && !s_->emulated));
+}
 
 void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, int ldc, int threads) const {
   const State& s = *s_;

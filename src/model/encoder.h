@@ -24,8 +24,8 @@ struct PackedLayer {
   std::vector<kernels::PackedLinear> qkv;  // the fused [3H, H] projection
   kernels::PackedLinear out, ffn_in, ffn_out;
   bool bf16_attention = false;  // the attention's matrix products in bf16 (see AttentionProducts)
-  // Whether its GEMMs give a row the same bits whatever other rows share the GEMM (pairrm's own: fp32, and
-  // bf16 where the CPU has AVX512-BF16; dense_gemm.h), so that rows can be batched into one GEMM.
+  // Whether its GEMMs give a row the same bits whatever other rows share the GEMM (PackedLinear::
+  // rows_independent), so that rows can be batched into one GEMM.
   bool rows_share_gemms = false;
 };
 std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Precision precision, bool bf16_attention);
