@@ -57,15 +57,6 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
       (options.attention == AttentionProducts::kBf16 ||
        (options.attention == AttentionProducts::kAuto && kernels::bf16_products_pay()));
   impl->packed = pack_layers(c, impl->weights, options.precision, bf16_attention);
-  if (options.precision != Precision::kF32) {
-    // The dense weights now live packed; their fp32 pages in the mapping are no longer needed resident.
-    const Weights& w = impl->weights;
-    const long H = c.hidden_size, I = c.intermediate_size;
-    for (const LayerWeights& L : w.layers) {
-      for (const Matrix* m : {&L.q_w, &L.k_w, &L.v_w, &L.attn_out_w}) w.file->mapping().release(m->data, H * H * sizeof(float));
-      for (const Matrix* m : {&L.ffn_in_w, &L.ffn_out_w}) w.file->mapping().release(m->data, H * I * sizeof(float));
-    }
-  }
   impl->row_ids = RowIds{impl->tokenizer.cls_id(), impl->tokenizer.sep_id(), c.source_prefix_id, c.cand1_prefix_id,
                          c.cand2_prefix_id};
   impl->limits = RowLimits{c.source_max_tokens, c.max_total_tokens()};

@@ -317,6 +317,12 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
     std::copy_n(L.v_b.data, H, qkv_b.data() + 2 * H);
     out[l].qkv.emplace_back(qkv_w.data(), qkv_b.data(), 3 * H, H, precision);
     out[l].rows_share_gemms = out[l].rows_share_gemms && out[l].qkv.back().rows_independent();
+    // The layer's dense weights now live packed: their pages in the mapping need not stay resident (released
+    // layer by layer, so that the mapping and the packed copy never both hold the whole model).
+    if (w.file) {
+      for (const Matrix* m : {&L.q_w, &L.k_w, &L.v_w, &L.attn_out_w}) w.file->mapping().release(m->data, sizeof(float) * H * H);
+      for (const Matrix* m : {&L.ffn_in_w, &L.ffn_out_w}) w.file->mapping().release(m->data, sizeof(float) * H * I);
+    }
   }
   return out;
 }
