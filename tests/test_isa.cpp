@@ -106,8 +106,9 @@ TEST_P(IsaLevel, DenseGemmIsExactPerRowWhateverTheRowsAroundIt) {
     for (const bool accumulate : {false, true}) {
       SCOPED_TRACE(accumulate ? "accumulate" : "store");
       auto gemm = [&](int row0, int rows, int p0, int p1, std::vector<float>& C) {
-        table().dense_gemm(A.data() + static_cast<long>(row0) * K, K, rows, K, packed.data, N, bias.data(),
-                           C.data() + static_cast<long>(row0) * N, N, accumulate, p0, p1, scratch.data());
+        float* c = C.data() + static_cast<long>(row0) * N;
+        table().dense_gemm(A.data() + static_cast<long>(row0) * K, K, rows, K, packed.data, N, bias.data(), c, N,
+                           accumulate ? c : nullptr, p0, p1, scratch.data());
       };
       std::vector<float> whole(residual), split(residual);
       gemm(0, M, 0, panels, whole);
@@ -148,12 +149,12 @@ TEST_P(IsaLevel, DenseGemmBf16IsExactPerRowOnTheRoundedOperands) {
     std::vector<float> scratch(table().dense_gemm_scratch_floats(M));
     const int panels = (N + kernels::kPanelWidth - 1) / kernels::kPanelWidth;
     std::vector<float> whole(static_cast<size_t>(M) * N), split(whole.size());
-    table().dense_gemm_bf16(A.data(), K, M, K, packed, N, bias.data(), whole.data(), N, false, 0, panels, scratch.data());
+    table().dense_gemm_bf16(A.data(), K, M, K, packed, N, bias.data(), whole.data(), N, nullptr, 0, panels, scratch.data());
     for (int row0 = 0, piece = 1; row0 < M; row0 += piece, piece = piece == 1 ? 12 : M) {
       const int rows = std::min(piece, M - row0);
       for (const auto& [p0, p1] : {std::pair{0, panels / 2}, {panels / 2, panels}})
         table().dense_gemm_bf16(A.data() + static_cast<long>(row0) * K, K, rows, K, packed, N, bias.data(),
-                                split.data() + static_cast<long>(row0) * N, N, false, p0, p1, scratch.data());
+                                split.data() + static_cast<long>(row0) * N, N, nullptr, p0, p1, scratch.data());
     }
     const auto round = [](float v) { return kernels::bf16_to_float(kernels::float_to_bf16(v)); };
     for (int m = 0; m < M; ++m)

@@ -24,12 +24,18 @@ constexpr int kMc = 1020;  // M block: ≤ 1 MB of packed A (L2/L3). Tall on pur
                            // layer) stream from memory once per M block, and a slice fetched from DRAM then
                            // serves ~85 strips.
 
-// Where a micro-kernel's accumulators start: the bias (first K block), the bias plus C (first K block of a
-// residual layer) or C itself (later K blocks: the partial sums left there).
+// Where a micro-kernel's accumulators start: the bias (first K block), the residual plus the bias (first K
+// block of a residual layer; the residual has C's row stride and may be C itself) or C (later K blocks: the
+// partial sums left there).
 struct Start {
-  const float* bias;  // null: continue from C
-  bool add_c;
+  const float* bias;      // null: continue from C
+  const float* residual;  // with bias: added to it, or null
 };
+
+// The Start of the strip `rows` rows further down.
+inline Start at_row(Start start, int rows, long ldc) {
+  return {start.bias, start.residual ? start.residual + rows * ldc : nullptr};
+}
 
 #if defined(__AVX512F__)
 constexpr int kMr = 12;  // 24 accumulators + 2 panel registers (+ broadcasts as memory operands) of the 32 zmm
@@ -41,8 +47,9 @@ inline void start_accumulators(__m512 (&acc0)[R], __m512 (&acc1)[R], const float
   if (start.bias) {
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, start.bias), b1 = _mm512_maskz_loadu_ps(m1, start.bias + 16);
     for (int r = 0; r < R; ++r) {
-      acc0[r] = start.add_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m0, C + r * ldc), b0) : b0;
-      acc1[r] = start.add_c ? _mm512_add_ps(_mm512_maskz_loadu_ps(m1, C + r * ldc + 16), b1) : b1;
+      const float* res = start.residual + r * ldc;
+      acc0[r] = start.residual ? _mm512_add_ps(_mm512_maskz_loadu_ps(m0, res), b0) : b0;
+      acc1[r] = start.residual ? _mm512_add_ps(_mm512_maskz_loadu_ps(m1, res + 16), b1) : b1;
     }
   } else {
     for (int r = 0; r < R; ++r) {
@@ -95,7 +102,7 @@ void panel_block(const float* a_block, int mc, int kc, const float* b, float* C,
   column_masks(cols, m0, m1);
   for (int s = 0; s < mc; s += kMr) {
     const int rows = std::min(kMr, mc - s);
-    kKernels[rows](a_block + static_cast<long>(s) * kc, b, kc, C + s * ldc, ldc, start, m0, m1);
+    kKernels[rows](a_block + static_cast<long>(s) * kc, b, kc, C + s * ldc, ldc, at_row(start, s, ldc), m0, m1);
   }
 }
 
@@ -160,8 +167,9 @@ void micro_kernel(const float* a, const float* b, int kc, float* C, long ldc, St
   if (start.bias) {
     const __m256 b0 = _mm256_maskload_ps(start.bias, m0), b1 = _mm256_maskload_ps(start.bias + 8, m1);
     for (int r = 0; r < R; ++r) {
-      acc0[r] = start.add_c ? _mm256_add_ps(_mm256_maskload_ps(C + r * ldc, m0), b0) : b0;
-      acc1[r] = start.add_c ? _mm256_add_ps(_mm256_maskload_ps(C + r * ldc + 8, m1), b1) : b1;
+      const float* res = start.residual + r * ldc;
+      acc0[r] = start.residual ? _mm256_add_ps(_mm256_maskload_ps(res, m0), b0) : b0;
+      acc1[r] = start.residual ? _mm256_add_ps(_mm256_maskload_ps(res + 8, m1), b1) : b1;
     }
   } else {
     for (int r = 0; r < R; ++r) {
@@ -194,11 +202,11 @@ void panel_block(const float* a_block, int mc, int kc, const float* b, float* C,
     const int n = std::min(16, cols - half * 16);
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane);
-    const Start half_start{start.bias ? start.bias + half * 16 : nullptr, start.add_c};
+    const Start half_start{start.bias ? start.bias + half * 16 : nullptr, start.residual ? start.residual + half * 16 : nullptr};
     for (int s = 0; s < mc; s += kMr) {
       const int rows = std::min(kMr, mc - s);
-      kKernels[rows](a_block + static_cast<long>(s) * kc, b + half * 16, kc, C + s * ldc + half * 16, ldc, half_start,
-                     m0, m1);
+      kKernels[rows](a_block + static_cast<long>(s) * kc, b + half * 16, kc, C + s * ldc + half * 16, ldc,
+                     at_row(half_start, s, ldc), m0, m1);
     }
   }
 }
@@ -211,7 +219,8 @@ void panel_block(const float* a_block, int mc, int kc, const float* b, float* C,
   for (int m = 0; m < mc; ++m) {
     float acc[kPanelWidth] = {};
     float* c = C + m * ldc;
-    for (int j = 0; j < cols; ++j) acc[j] = start.bias ? (start.add_c ? c[j] + start.bias[j] : start.bias[j]) : c[j];
+    const float* res = start.residual ? start.residual + m * ldc : nullptr;
+    for (int j = 0; j < cols; ++j) acc[j] = start.bias ? (res ? res[j] + start.bias[j] : start.bias[j]) : c[j];
     const float* a = a_block + static_cast<long>(m) * kc;
     for (int k = 0; k < kc; ++k)
       for (int j = 0; j < kPanelWidth; ++j) acc[j] += a[k] * b[k * kPanelWidth + j];
@@ -237,7 +246,7 @@ void pack_block(const float* A, int lda, int m0, int mc, int k0, int kc, float* 
 
 #if defined(__AVX512BF16__)
 void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias, float* C,
-                     int ldc, bool accumulate, int p0, int p1, float* scratch) {
+                     int ldc, const float* residual, int p0, int p1, float* scratch) {
   const long pairs_total = (K + 1) / 2;
   auto* a_block = reinterpret_cast<uint32_t*>(scratch);
   for (int k0 = 0; k0 < K; k0 += kKc) {  // kKc is even: a block starts on a pair
@@ -247,14 +256,16 @@ void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* pack
       pack_block_bf16(A, lda, m0, mc, k0, kc, a_block);
       for (int p = p0; p < p1; ++p) {
         const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
-        const Start start{k0 == 0 ? bias + n0 : nullptr, accumulate};
+        const Start start{k0 == 0 ? bias + n0 : nullptr,
+                          k0 == 0 && residual ? residual + static_cast<long>(m0) * ldc + n0 : nullptr};
         __mmask16 m0_, m1_;
         column_masks(cols, m0_, m1_);
         const uint16_t* b = packed + (p * pairs_total + k0 / 2) * 2 * kPanelWidth;
         float* c = C + static_cast<long>(m0) * ldc + n0;
         for (int s = 0; s < mc; s += kMr) {
           const int rows = std::min(kMr, mc - s);
-          kKernelsBf16[rows](a_block + static_cast<long>(s) * pairs, b, pairs, c + s * ldc, ldc, start, m0_, m1_);
+          kKernelsBf16[rows](a_block + static_cast<long>(s) * pairs, b, pairs, c + s * ldc, ldc, at_row(start, s, ldc), m0_,
+                             m1_);
         }
       }
     }
@@ -265,7 +276,7 @@ void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* pack
 long dense_gemm_scratch_floats(int M) { return static_cast<long>(std::min(M, kMc) + kMr) * kKc; }
 
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
-                int ldc, bool accumulate, int p0, int p1, float* scratch) {
+                int ldc, const float* residual, int p0, int p1, float* scratch) {
   for (int k0 = 0; k0 < K; k0 += kKc) {
     const int kc = std::min(kKc, K - k0);
     for (int m0 = 0; m0 < M; m0 += kMc) {
@@ -273,7 +284,8 @@ void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int 
       pack_block(A, lda, m0, mc, k0, kc, scratch);
       for (int p = p0; p < p1; ++p) {
         const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
-        const Start start{k0 == 0 ? bias + n0 : nullptr, accumulate};
+        const Start start{k0 == 0 ? bias + n0 : nullptr,
+                          k0 == 0 && residual ? residual + static_cast<long>(m0) * ldc + n0 : nullptr};
         panel_block(scratch, mc, kc, packed + (static_cast<long>(p) * K + k0) * kPanelWidth,
                     C + static_cast<long>(m0) * ldc + n0, ldc, start, cols);
       }

@@ -21,11 +21,11 @@ void pack_dense_weights(const float* W, int N, int K, float* packed, int threads
 long dense_gemm_scratch_floats(int M);
 
 // For the columns of panels [p0, p1) (columns 32·p0 ..): C[m][n] = init + Σ_k A[m][k]·W[n][k], where
-// init = bias[n], or C[m][n] + bias[n] when accumulate (residual connections); the sum is accumulated onto
-// init in order k = 0..K-1 (fused multiply-adds where the level has them). A is [M, K] with row stride lda;
-// C has row stride ldc. `scratch`: dense_gemm_scratch_floats(M) floats (any alignment), this call's own.
+// init = bias[n], or residual[m][n] + bias[n] when a residual is given (residual connections; row stride ldc,
+// C itself allowed); the sum is accumulated onto init in order k = 0..K-1 (fused multiply-adds where the level
+// has them). A is [M, K] with row stride lda; C has row stride ldc. `scratch`: dense_gemm_scratch_floats(M) floats (any alignment), this call's own.
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
-                int ldc, bool accumulate, int p0, int p1, float* scratch);
+                int ldc, const float* residual, int p0, int p1, float* scratch);
 
 // bf16 products with fp32 accumulation, where the CPU has AVX512-BF16 (vdpbf16ps): the weights packed once
 // as bf16 pairs (pack_transposed_bf16's layout), A rounded to bf16 (nearest even) block by block. Element
@@ -37,6 +37,6 @@ void pack_dense_weights_bf16(const float* W, int N, int K, uint16_t* packed, int
 bool has_dense_gemm_bf16();
 // As dense_gemm, on weights packed by pack_dense_weights_bf16; scratch: dense_gemm_scratch_floats(M) floats.
 void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias, float* C,
-                     int ldc, bool accumulate, int p0, int p1, float* scratch);
+                     int ldc, const float* residual, int p0, int p1, float* scratch);
 
 }  // namespace pairrm::kernels

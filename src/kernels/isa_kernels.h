@@ -20,11 +20,11 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
                             const float* PK, const float* PQ, const int* rel_index, float* ctx, int ld_ctx,
                             float* scratch, int threads);
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C, int ldc,
-                bool accumulate, int p0, int p1, float* scratch);
+                const float* residual, int p0, int p1, float* scratch);
 long dense_gemm_scratch_floats(int M);
 #if defined(__AVX512BF16__)
 void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias, float* C,
-                     int ldc, bool accumulate, int p0, int p1, float* scratch);
+                     int ldc, const float* residual, int p0, int p1, float* scratch);
 #endif
 long attention_scratch_floats(int length, int span);
 long attention_shared_floats(int length);

@@ -52,8 +52,8 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
 }
 
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C, int ldc,
-                bool accumulate, int p0, int p1, float* scratch) {
-  active_kernels().dense_gemm(A, lda, M, K, packed, N, bias, C, ldc, accumulate, p0, p1, scratch);
+                const float* residual, int p0, int p1, float* scratch) {
+  active_kernels().dense_gemm(A, lda, M, K, packed, N, bias, C, ldc, residual, p0, p1, scratch);
 }
 
 long dense_gemm_scratch_floats(int M) { return active_kernels().dense_gemm_scratch_floats(M); }
@@ -61,8 +61,8 @@ long dense_gemm_scratch_floats(int M) { return active_kernels().dense_gemm_scrat
 bool has_dense_gemm_bf16() { return active_kernels().dense_gemm_bf16 != nullptr; }
 
 void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias, float* C,
-                     int ldc, bool accumulate, int p0, int p1, float* scratch) {
-  active_kernels().dense_gemm_bf16(A, lda, M, K, packed, N, bias, C, ldc, accumulate, p0, p1, scratch);
+                     int ldc, const float* residual, int p0, int p1, float* scratch) {
+  active_kernels().dense_gemm_bf16(A, lda, M, K, packed, N, bias, C, ldc, residual, p0, p1, scratch);
 }
 
 long attention_scratch_floats(int length, int span) { return active_kernels().attention_scratch_floats(length, span); }

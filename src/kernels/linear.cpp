@@ -226,13 +226,17 @@ std::string PackedLinear::kernel_name() const {
   return name;
 }
 
-void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc, int threads) const {
+void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc, int threads,
+                           const float* residual) const {
   if (M == 0) return;
   const State& s = *s_;
   const int N = n_, K = k_;
   if (ldc == 0) ldc = N;
   const bool accumulate = e == Epilogue::kAccumulate;
-  if (s.panels || s.panels_bf16) return forward_panels(A, M, C, e, ldc, threads);
+  if (accumulate && !residual) residual = C;
+  if (s.panels || s.panels_bf16) return forward_panels(A, M, C, e, ldc, threads, residual);
+  if (accumulate && residual != C)  // oneDNN's paths add into C: the residual goes there first
+    for (int m = 0; m < M; ++m) std::copy_n(residual + static_cast<long>(m) * ldc, N, C + static_cast<long>(m) * ldc);
   // Chunk c's dense output lives at chunk_out + c·M·kColumnChunk.
   scratch.chunk_out.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
   auto chunk_out = [&](int c) { return scratch.chunk_out.data() + static_cast<size_t>(c) * M * kColumnChunk; };
@@ -309,7 +313,8 @@ bool PackedLinear::rows_independent() const {
   return s_ && (s_->panels || s_->panels_bf16 || (s_->precision == Precision::kInt8 && !s_->emulated));
 }
 
-void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, int ldc, int threads) const {
+void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, int ldc, int threads,
+                                  const float* residual) const {
   const State& s = *s_;
   const int panels = (n_ + kPanelWidth - 1) / kPanelWidth;
   // The columns split in contiguous panel ranges, one per thread: any split gives the same bits (dense_gemm.h).
@@ -318,11 +323,10 @@ void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, i
     thread_local std::vector<float> a_block;  // grows once per thread, then is reused
     a_block.resize(dense_gemm_scratch_floats(M));
     const int p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
-    const bool accumulate = e == Epilogue::kAccumulate;
     if (s.panels)
-      dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, accumulate, p0, p1, a_block.data());
+      dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, residual, p0, p1, a_block.data());
     else
-      dense_gemm_bf16(A, k_, M, k_, s.panels_bf16.get(), n_, s.bias.data(), C, ldc, accumulate, p0, p1, a_block.data());
+      dense_gemm_bf16(A, k_, M, k_, s.panels_bf16.get(), n_, s.bias.data(), C, ldc, residual, p0, p1, a_block.data());
   });
   if (e != Epilogue::kGelu) return;
   // GELU row block by row block (oneDNN's kernel wants contiguous rows: ldc == N there, the FFN's buffer).

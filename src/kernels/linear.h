@@ -43,7 +43,9 @@ class PackedLinear {
   // result is the same for every thread count. Where rows_independent(), a row's result is also the same for
   // any M (any rows around it); otherwise (oneDNN, fixed column chunks) it depends on M. int8 quantizes each
   // row of A dynamically (symmetric, scale = max|A[m,:]| / 127).
-  void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc, int threads) const;
+  // kAccumulate adds the residual (row stride ldc; default: C itself) into C: C = residual + A·Wᵀ + b.
+  void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc, int threads,
+               const float* residual = nullptr) const;
 
   // Whether a row's result is the same whatever other rows share the call (pairrm's own GEMMs: fp32, and
   // bf16 on AVX512-BF16; int8 on oneDNN's exact VNNI kernel), so that rows may be batched into one call
@@ -57,7 +59,8 @@ class PackedLinear {
   std::string kernel_name() const;
 
  private:
-  void forward_panels(const float* A, int M, float* C, Epilogue epilogue, int ldc, int threads) const;
+  void forward_panels(const float* A, int M, float* C, Epilogue epilogue, int ldc, int threads,
+                      const float* residual) const;
   void forward_emulated(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc,
                         int threads) const;
   struct State;

@@ -152,7 +152,6 @@ void encode_group(const GroupContext& g, const Group& group, float* x, int threa
   const ModelConfig& c = g.c;
   const int H = c.hidden_size;
   const int T = static_cast<int>(group.tokens);
-  const long TH = static_cast<long>(T) * H;
   float *qkv = ws.qkv.data(), *ctx = ws.ctx.data(), *tmp = ws.tmp.data(), *ffn = ws.ffn.data();
   Profile& prof = ws.profile;
   auto observe = [&](int layer) {
@@ -176,20 +175,18 @@ void encode_group(const GroupContext& g, const Group& group, float* x, int threa
       ScopedTimer t(prof.enabled, &prof.attention_s);
       attention_rows(g, group, l, qkv, ctx, threads, ws);
     }
-    // h = LayerNorm(ctx·Wo + bo + x)
-    std::copy_n(x, TH, tmp);
+    // h = LayerNorm(ctx·Wo + bo + x): the residual x read by the GEMM as its start (no copy)
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      P.out.forward(ctx, T, tmp, kernels::Epilogue::kAccumulate, ws.linear, 0, threads);
+      P.out.forward(ctx, T, tmp, kernels::Epilogue::kAccumulate, ws.linear, 0, threads, x);
     }
     kernels::layer_norm(tmp, x, T, H, L.attn_ln_w.data, L.attn_ln_b.data, c.layer_norm_eps);
     // out = LayerNorm(gelu(h·W1 + b1)·W2 + b2 + h), in blocks of tokens
-    std::copy_n(x, TH, tmp);
     for (long b = 0; b < T; b += kFfnBlockTokens) {
       const int m = static_cast<int>(std::min<long>(kFfnBlockTokens, T - b));
       ScopedTimer t(prof.enabled, &prof.gemm_s);
       P.ffn_in.forward(x + b * H, m, ffn, kernels::Epilogue::kGelu, ws.linear, 0, threads);
-      P.ffn_out.forward(ffn, m, tmp + b * H, kernels::Epilogue::kAccumulate, ws.linear, 0, threads);
+      P.ffn_out.forward(ffn, m, tmp + b * H, kernels::Epilogue::kAccumulate, ws.linear, 0, threads, x + b * H);
     }
     kernels::layer_norm(tmp, x, T, H, L.out_ln_w.data, L.out_ln_b.data, c.layer_norm_eps);
     observe(static_cast<int>(l) + 1);
