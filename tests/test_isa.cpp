@@ -10,7 +10,6 @@
 
 #include "fixtures.h"
 #include "kernel_inputs.h"
-#include "kernels/bf16.h"
 #include "kernels/dense_gemm.h"
 #include "kernels/isa.h"
 #include "kernels/kernel_table.h"
@@ -131,45 +130,6 @@ TEST_P(IsaLevel, DenseGemmIsExactPerRowWhateverTheRowsAroundIt) {
           ASSERT_NEAR(whole[i], want, (K + 1) * 6e-8 * mag + 1e-30) << "row " << m << " column " << n;
         }
     }
-  }
-}
-
-// The bf16 twin, where the level has it: against the definition in double on the bf16-rounded operands
-// (products exact, so only the fp32 accumulation rounds), and bitwise the same per row in any company.
-TEST_P(IsaLevel, DenseGemmBf16IsExactPerRowOnTheRoundedOperands) {
-  if (!table().dense_gemm_bf16) GTEST_SKIP() << kernels::isa_name(GetParam()) << " has no AVX512-BF16 kernel";
-  for (const auto& [M, N, K] : {std::tuple{1, 1, 1}, {13, 70, 63}, {230, 96, 517}, {1030, 40, 260}}) {
-    SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
-    const auto A = random_floats(static_cast<size_t>(M) * K, 21);
-    const auto W = random_floats(static_cast<size_t>(N) * K, 22);
-    const auto bias = random_floats(N, 23);
-    std::vector<uint16_t> storage(kernels::dense_packed_bf16(N, K) + 32);
-    uint16_t* packed = reinterpret_cast<uint16_t*>((reinterpret_cast<uintptr_t>(storage.data()) + 63) & ~uintptr_t{63});
-    kernels::pack_dense_weights_bf16(W.data(), N, K, packed, 2);
-    std::vector<float> scratch(table().dense_gemm_scratch_floats(M));
-    const int panels = (N + kernels::kPanelWidth - 1) / kernels::kPanelWidth;
-    std::vector<float> whole(static_cast<size_t>(M) * N), split(whole.size());
-    table().dense_gemm_bf16(A.data(), K, M, K, packed, N, bias.data(), whole.data(), N, nullptr, 0, panels, scratch.data());
-    for (int row0 = 0, piece = 1; row0 < M; row0 += piece, piece = piece == 1 ? 12 : M) {
-      const int rows = std::min(piece, M - row0);
-      for (const auto& [p0, p1] : {std::pair{0, panels / 2}, {panels / 2, panels}})
-        table().dense_gemm_bf16(A.data() + static_cast<long>(row0) * K, K, rows, K, packed, N, bias.data(),
-                                split.data() + static_cast<long>(row0) * N, N, nullptr, p0, p1, scratch.data());
-    }
-    const auto round = [](float v) { return kernels::bf16_to_float(kernels::float_to_bf16(v)); };
-    for (int m = 0; m < M; ++m)
-      for (int n = 0; n < N; ++n) {
-        const size_t i = static_cast<size_t>(m) * N + n;
-        ASSERT_EQ(whole[i], split[i]) << "row " << m << " column " << n;
-        double want = bias[n], mag = std::fabs(want);
-        for (int k = 0; k < K; ++k) {
-          const double prod = double(round(A[m * K + k])) * round(W[n * K + k]);
-          want += prod;
-          mag += std::fabs(prod);
-        }
-        // Exact products; K + 1 fp32 roundings of the running sum, each within eps/2 of the sum of magnitudes.
-        ASSERT_NEAR(whole[i], want, (K + 1) * 6e-8 * mag + 1e-30) << "row " << m << " column " << n;
-      }
   }
 }
 

@@ -65,10 +65,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Expectation{"tiny_b", Precision::kInt8, "int8_attn", AttentionProducts::kBf16, 0.8, 18}),
     [](const auto& info) { return info.param.model + "_" + info.param.name; });
 
-// A row's logit never depends on its batch, in any precision: rows share GEMMs only where the GEMM gives a
-// row the same bits in any company (bf16 on AVX512-BF16: pairrm's kernel, order fixed per element; int8 on
-// VNNI: exact int32 sums), and run one at a time elsewhere. Bitwise: alone, all together, reversed, and in
-// batches of 3.
+// A row's logit never depends on its batch, in any precision: bf16 and int8 rows (oneDNN) run one call per
+// row, side by side or on every thread. Bitwise: alone, all together, reversed, and in batches of 3.
 TEST(ReducedPrecisionBatches, ARowsLogitIsTheSameInAnyBatch) {
   for (const Precision p : {Precision::kBF16, Precision::kInt8}) {
     SCOPED_TRACE(precision_name(p));

@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "kernels/dense_gemm.h"
-#include "kernels/bf16.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/panel_gemm.h"
 
@@ -106,57 +105,6 @@ void panel_block(const float* a_block, int mc, int kc, const float* b, float* C,
   }
 }
 
-#if defined(__AVX512BF16__)
-// The bf16 twin: per pair of k (a 32-bit broadcast of two bf16 values of A, two panel registers of 32 columns
-// × 2 values) one vdpbf16ps per accumulator: acc += a[2p+1]·b[2p+1], then + a[2p]·b[2p], products exact.
-template <int R>
-void micro_kernel_bf16(const uint32_t* a, const uint16_t* b, int pairs, float* C, long ldc, Start start,
-                       __mmask16 m0, __mmask16 m1) {
-  __m512 acc0[R], acc1[R];
-  start_accumulators<R>(acc0, acc1, C, ldc, start, m0, m1);
-  for (int p = 0; p < pairs; ++p) {
-    const __m512bh b0 = (__m512bh)_mm512_load_si512(b + p * 2 * kPanelWidth);
-    const __m512bh b1 = (__m512bh)_mm512_load_si512(b + p * 2 * kPanelWidth + kPanelWidth);
-#pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[p * kMr + r]));
-      acc0[r] = _mm512_dpbf16_ps(acc0[r], x, b0);
-      acc1[r] = _mm512_dpbf16_ps(acc1[r], x, b1);
-    }
-  }
-  store_accumulators<R>(acc0, acc1, C, ldc, m0, m1);
-}
-
-using MicroKernelBf16 = void (*)(const uint32_t*, const uint16_t*, int, float*, long, Start, __mmask16, __mmask16);
-constexpr MicroKernelBf16 kKernelsBf16[kMr + 1] = {
-    nullptr,              micro_kernel_bf16<1>,  micro_kernel_bf16<2>,  micro_kernel_bf16<3>, micro_kernel_bf16<4>,
-    micro_kernel_bf16<5>, micro_kernel_bf16<6>,  micro_kernel_bf16<7>,  micro_kernel_bf16<8>, micro_kernel_bf16<9>,
-    micro_kernel_bf16<10>, micro_kernel_bf16<11>, micro_kernel_bf16<12>};
-
-// Rows [m0, m0 + mc) × depth [k0, k0 + kc) of A, rounded to bf16 (nearest even, as float_to_bf16), into strips
-// of kMr rows of pairs: strip s is [ceil(kc / 2)][kMr] of (a[2p] | a[2p + 1] << 16); a missing a[2p + 1] is 0.
-void pack_block_bf16(const float* A, int lda, int m0, int mc, int k0, int kc, uint32_t* out) {
-  const int pairs = (kc + 1) / 2;
-  for (int s = 0; s < mc; s += kMr) {
-    const int rows = std::min(kMr, mc - s);
-    uint32_t* strip = out + static_cast<long>(s) * pairs;
-    for (int r = 0; r < rows; ++r) {
-      const float* src = A + static_cast<long>(m0 + s + r) * lda + k0;
-      for (int k = 0; k < kc; k += 32) {  // 32 values = 16 pairs per step
-        alignas(64) uint16_t half[32];
-        const int n = std::min(32, kc - k);
-        const __mmask16 lo = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
-        const __mmask16 hi = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
-        store_bf16(_mm512_maskz_loadu_ps(lo, src + k), half, 0xFFFF);
-        store_bf16(_mm512_maskz_loadu_ps(hi, src + k + 16), half + 16, 0xFFFF);
-        uint32_t two[16];
-        std::memcpy(two, half, sizeof two);
-        for (int q = 0; q < (n + 1) / 2; ++q) strip[static_cast<long>(k / 2 + q) * kMr + r] = two[q];
-      }
-    }
-  }
-}
-#endif
 #elif defined(__AVX2__)
 constexpr int kMr = 6;  // 16 ymm: 12 accumulators (6 rows × 16 columns), 2 half-panel registers, 1 broadcast
 
@@ -243,35 +191,6 @@ void pack_block(const float* A, int lda, int m0, int mc, int k0, int kc, float* 
 }
 
 }  // namespace
-
-#if defined(__AVX512BF16__)
-void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias, float* C,
-                     int ldc, const float* residual, int p0, int p1, float* scratch) {
-  const long pairs_total = (K + 1) / 2;
-  auto* a_block = reinterpret_cast<uint32_t*>(scratch);
-  for (int k0 = 0; k0 < K; k0 += kKc) {  // kKc is even: a block starts on a pair
-    const int kc = std::min(kKc, K - k0), pairs = (kc + 1) / 2;
-    for (int m0 = 0; m0 < M; m0 += kMc) {
-      const int mc = std::min(kMc, M - m0);
-      pack_block_bf16(A, lda, m0, mc, k0, kc, a_block);
-      for (int p = p0; p < p1; ++p) {
-        const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
-        const Start start{k0 == 0 ? bias + n0 : nullptr,
-                          k0 == 0 && residual ? residual + static_cast<long>(m0) * ldc + n0 : nullptr};
-        __mmask16 m0_, m1_;
-        column_masks(cols, m0_, m1_);
-        const uint16_t* b = packed + (p * pairs_total + k0 / 2) * 2 * kPanelWidth;
-        float* c = C + static_cast<long>(m0) * ldc + n0;
-        for (int s = 0; s < mc; s += kMr) {
-          const int rows = std::min(kMr, mc - s);
-          kKernelsBf16[rows](a_block + static_cast<long>(s) * pairs, b, pairs, c + s * ldc, ldc, at_row(start, s, ldc), m0_,
-                             m1_);
-        }
-      }
-    }
-  }
-}
-#endif
 
 long dense_gemm_scratch_floats(int M) { return static_cast<long>(std::min(M, kMc) + kMr) * kKc; }
 

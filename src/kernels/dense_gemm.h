@@ -8,7 +8,6 @@
 // forced one GEMM per row (starving the FMA units on short rows). (2) The weights are packed once, not per
 // call: sgemm repacks B on every call, from memory, on the critical path.
 #pragma once
-#include <cstdint>
 
 namespace pairrm::kernels {
 
@@ -26,17 +25,5 @@ long dense_gemm_scratch_floats(int M);
 // has them). A is [M, K] with row stride lda; C has row stride ldc. `scratch`: dense_gemm_scratch_floats(M) floats (any alignment), this call's own.
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
                 int ldc, const float* residual, int p0, int p1, float* scratch);
-
-// bf16 products with fp32 accumulation, where the CPU has AVX512-BF16 (vdpbf16ps): the weights packed once
-// as bf16 pairs (pack_transposed_bf16's layout), A rounded to bf16 (nearest even) block by block. Element
-// (m, n) is init, then + a[1]·b[1], + a[0]·b[0], + a[3]·b[3], + a[2]·b[2], ... (vdpbf16ps's order, products
-// exact): again the same for any M, blocking or thread split.
-long dense_packed_bf16(int N, int K);  // uint16 elements; 64-byte aligned buffer
-void pack_dense_weights_bf16(const float* W, int N, int K, uint16_t* packed, int threads);
-// Whether the active level has the bf16 kernel (otherwise bf16 layers run oneDNN: see linear.h).
-bool has_dense_gemm_bf16();
-// As dense_gemm, on weights packed by pack_dense_weights_bf16; scratch: dense_gemm_scratch_floats(M) floats.
-void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias, float* C,
-                     int ldc, const float* residual, int p0, int p1, float* scratch);
 
 }  // namespace pairrm::kernels

@@ -58,12 +58,6 @@ void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int 
 
 long dense_gemm_scratch_floats(int M) { return active_kernels().dense_gemm_scratch_floats(M); }
 
-bool has_dense_gemm_bf16() { return active_kernels().dense_gemm_bf16 != nullptr; }
-
-void dense_gemm_bf16(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias, float* C,
-                     int ldc, const float* residual, int p0, int p1, float* scratch) {
-  active_kernels().dense_gemm_bf16(A, lda, M, K, packed, N, bias, C, ldc, residual, p0, p1, scratch);
-}
 
 long attention_scratch_floats(int length, int span) { return active_kernels().attention_scratch_floats(length, span); }
 long attention_shared_floats(int length) { return active_kernels().attention_shared_floats(length); }

@@ -22,9 +22,6 @@ struct KernelTable {
   void (*dense_gemm)(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
                      int ldc, const float* residual, int p0, int p1, float* scratch);
   long (*dense_gemm_scratch_floats)(int M);
-  // null where the level has no AVX512-BF16
-  void (*dense_gemm_bf16)(const float* A, int lda, int M, int K, const uint16_t* packed, int N, const float* bias,
-                          float* C, int ldc, const float* residual, int p0, int p1, float* scratch);
   void (*layer_norm)(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);
   long (*attention_scratch_floats)(int length, int span);  // the layout of this level's attention scratch
   long (*attention_shared_floats)(int length);

@@ -98,10 +98,8 @@ std::unique_ptr<T, decltype(&std::free)> packed_buffer(size_t elements, int N, i
 // bf16/int8: the weights of each column chunk packed on their own, so a chunk is one oneDNN matmul.
 struct PackedLinear::State {
   Precision precision;
-  // fp32: the weights packed into panels for dense_gemm (64-byte aligned); bf16 where the CPU has
-  // AVX512-BF16: bf16 panels for dense_gemm_bf16. Null otherwise (oneDNN's packed chunks below).
+  // fp32: the weights packed into panels for dense_gemm; null for bf16/int8 (oneDNN's packed chunks below).
   std::unique_ptr<float, decltype(&std::free)> panels{nullptr, &std::free};
-  std::unique_ptr<uint16_t, decltype(&std::free)> panels_bf16{nullptr, &std::free};
   std::vector<memory> chunks;          // packed, in the layout oneDNN chose for the chunk's shape and precision
   std::vector<memory::desc> chunk_desc;
   std::vector<float> bias;             // [N]
@@ -123,12 +121,6 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
   if (p == Precision::kF32) {
     s->panels = packed_buffer<float>(dense_packed_floats(N, K), N, K);
     pack_dense_weights(W, N, K, s->panels.get(), omp_get_max_threads());
-    s_ = std::move(s);
-    return;
-  }
-  if (p == Precision::kBF16 && has_dense_gemm_bf16()) {
-    s->panels_bf16 = packed_buffer<uint16_t>(dense_packed_bf16(N, K), N, K);
-    pack_dense_weights_bf16(W, N, K, s->panels_bf16.get(), omp_get_max_threads());
     s_ = std::move(s);
     return;
   }
@@ -185,7 +177,6 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
 size_t PackedLinear::packed_bytes() const {
   size_t bytes = 0;
   if (s_ && s_->panels) return sizeof(float) * dense_packed_floats(n_, k_);
-  if (s_ && s_->panels_bf16) return sizeof(uint16_t) * dense_packed_bf16(n_, k_);
   if (s_ && s_->emulated) return s_->widened.size() * sizeof(float);
   if (s_)
     for (const auto& d : s_->chunk_desc) bytes += d.get_size();
@@ -211,7 +202,6 @@ void store_rows(const float* in, int M, int n, float* out, int ldo, bool accumul
 std::string PackedLinear::kernel_name() const {
   if (!s_) return "";
   if (s_->panels) return std::string("pairrm packed-panel GEMM (") + isa_name(active_isa()) + " kernels)";
-  if (s_->panels_bf16) return std::string("pairrm packed-panel bf16 GEMM (vdpbf16ps, ") + isa_name(active_isa()) + " kernels)";
   if (s_->emulated) return std::string("oneDNN sgemm on ") + precision_name(s_->precision) + "-rounded values (no native kernel on this CPU)";
   std::string name;
   run("kernel lookup", [&] {
@@ -234,7 +224,7 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
   if (ldc == 0) ldc = N;
   const bool accumulate = e == Epilogue::kAccumulate;
   if (accumulate && !residual) residual = C;
-  if (s.panels || s.panels_bf16) return forward_panels(A, M, C, e, ldc, threads, residual);
+  if (s.panels) return forward_panels(A, M, C, e, ldc, threads, residual);
   if (accumulate && residual != C)  // oneDNN's paths add into C: the residual goes there first
     for (int m = 0; m < M; ++m) std::copy_n(residual + static_cast<long>(m) * ldc, N, C + static_cast<long>(m) * ldc);
   // Chunk c's dense output lives at chunk_out + c·M·kColumnChunk.
@@ -306,12 +296,10 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
   });
 }
 
-// int8 on oneDNN's VNNI kernel counts too: its int32 sums are exact (|q·q| ≤ 16129, far from overflow at
-// K = 4096), so no order of summation can change them, and the dequantisation is per element. (The emulated
-// path sums integers in fp32, exact only up to 2^24: order-dependent beyond.)
-bool PackedLinear::rows_independent() const {
-  return s_ && (s_->panels || s_->panels_bf16 || (s_->precision == Precision::kInt8 && !s_->emulated));
-}
+// Only pairrm's own GEMM: oneDNN's bf16 kernels sum in an order that depends on M, and its int8 kernel, exact
+// in int32 on VNNI, was measured slower on tall M (the dequantised chunks leave L2: 8 × 300 tokens 0.35 → 0.43 s
+// per pair), so both keep one row per call.
+bool PackedLinear::rows_independent() const { return s_ && s_->panels; }
 
 void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, int ldc, int threads,
                                   const float* residual) const {
@@ -323,10 +311,7 @@ void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, i
     thread_local std::vector<float> a_block;  // grows once per thread, then is reused
     a_block.resize(dense_gemm_scratch_floats(M));
     const int p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
-    if (s.panels)
-      dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, residual, p0, p1, a_block.data());
-    else
-      dense_gemm_bf16(A, k_, M, k_, s.panels_bf16.get(), n_, s.bias.data(), C, ldc, residual, p0, p1, a_block.data());
+    dense_gemm(A, k_, M, k_, s.panels.get(), n_, s.bias.data(), C, ldc, residual, p0, p1, a_block.data());
   });
   if (e != Epilogue::kGelu) return;
   // GELU row block by row block (oneDNN's kernel wants contiguous rows: ldc == N there, the FFN's buffer).

@@ -47,9 +47,8 @@ class PackedLinear {
   void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc, int threads,
                const float* residual = nullptr) const;
 
-  // Whether a row's result is the same whatever other rows share the call (pairrm's own GEMMs: fp32, and
-  // bf16 on AVX512-BF16; int8 on oneDNN's exact VNNI kernel), so that rows may be batched into one call
-  // without changing any row's bits.
+  // Whether a row's result is the same whatever other rows share the call (pairrm's own fp32 GEMM), so that
+  // rows may be batched into one call without changing any row's bits.
   bool rows_independent() const;
   int n() const { return n_; }
   int k() const { return k_; }

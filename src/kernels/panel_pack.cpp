@@ -41,18 +41,6 @@ void pack_dense_weights(const float* W, int N, int K, float* packed, int threads
   }
 }
 
-long dense_packed_bf16(int N, int K) { return packed_panels_bf16(N, K); }
-
-void pack_dense_weights_bf16(const float* W, int N, int K, uint16_t* packed, int threads) {
-  const int panels = (N + kPanelWidth - 1) / kPanelWidth;
-  const long panel_elements = packed_panels_bf16(kPanelWidth, K);
-#pragma omp parallel for schedule(static) num_threads(std::max(1, threads))
-  for (int p = 0; p < panels; ++p) {
-    const int n0 = p * kPanelWidth;
-    pack_transposed_bf16(W + static_cast<long>(n0) * K, K, std::min(kPanelWidth, N - n0), K, packed + p * panel_elements);
-  }
-}
-
 void pack_plain(const float* src, int ld, int K, int N, float* packed) {
   for (int p = 0; p * kPanelWidth < N; ++p) {
     float* panel = packed + static_cast<long>(p) * K * kPanelWidth;

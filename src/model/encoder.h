@@ -19,7 +19,7 @@ struct RelativeProjections {
 RelativeProjections compute_relative_projections(const ModelConfig& c, const Weights& w);
 
 // A layer's dense weights prepared once at load, Q, K and V fused into one [3H, H] matrix: packed for
-// pairrm's own GEMM (fp32; bf16 on AVX512-BF16) or for oneDNN (int8; bf16 elsewhere).
+// pairrm's own GEMM (fp32) or for oneDNN (bf16, int8).
 struct PackedLayer {
   std::vector<kernels::PackedLinear> qkv;  // the fused [3H, H] projection
   kernels::PackedLinear out, ffn_in, ffn_out;
