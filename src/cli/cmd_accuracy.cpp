@@ -36,8 +36,9 @@ std::unique_ptr<Command> add_accuracy(CLI::App& parent) {
                             "(init-random --realistic): on the default random model (logits ~0.003) sign agreement "
                             "means nothing");
   app->add_option("--model,-m", c->model, "checkpoint directory (default: $PAIRRM_MODEL, else the bundled tiny model)");
-  app->add_option("--pairs", acc.pairs, "random rows (default 500, what the documented figures use: with fewer, "
-                                         "p99 rests on fewer than 5 rows)")->check(CLI::PositiveNumber);
+  app->add_option("--pairs", acc.pairs, "random rows (default 500, the fewest the documented figures use: p99 then "
+                                         "has 5 rows above it, and a sign agreement near 99 % a standard error of "
+                                         "~0.45 points)")->check(CLI::PositiveNumber);
   app->add_option("--min-tokens", acc.min_tokens, "shortest row (default 30)")->check(CLI::Range(9, 2048));
   app->add_option("--max-tokens", acc.max_tokens, "longest row (default 200)")->check(CLI::Range(9, 2048));
   app->add_option("--threads,-t", acc.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);

@@ -13,7 +13,9 @@ struct RandomCheckpointOptions {
   // PairRM-hf's shapes; smaller values make quick test checkpoints.
   int hidden_size = 1024, num_layers = 24, num_heads = 16, intermediate_size = 4096;
   // false: the benchmark checkpoint (unchanged since the first benchmarks; its logits are ~0.003).
-  // true: Hugging Face's initialisation, with logits spread like PairRM's (see init_random.cpp).
+  // true: Hugging Face's initialisation, the candidate prefix tokens' embedding rows 0 and head_layer.4 scaled,
+  // so that the logits are spread like PairRM's, for accuracy measurements (see kRealisticHead2Std in
+  // init_random.cpp for how and why).
   bool realistic = false;
 };
 
