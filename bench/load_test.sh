@@ -5,19 +5,9 @@
 #   bench/load_test.sh [--model DIR] [--connections C] [--duration S] [--threads T] [serve flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=models/tiny connections=32 duration=60 threads=2 extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --model) model=$2; shift 2 ;;
-    --connections) connections=$2; shift 2 ;;
-    --duration) duration=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    *) extra+=("$1"); shift ;;
-  esac
-done
-bin=${PAIRRM_BIN:-build/pairrm}
-[ -x "$bin" ] || { echo "build first: cmake -S . -B build && cmake --build build -j" >&2; exit 2; }
-command -v wrk >/dev/null || { echo "wrk is missing: scripts/setup.sh installs it" >&2; exit 2; }
+model=models/tiny connections=32 duration=60 threads=2
+. bench/server_args.sh
+parse_server_args "$@"
 
 out=$(mktemp)
 "$bin" serve --model "$model" --port 0 --threads "$threads" --timeout-s 300 --max-queue 100000 "${extra[@]}" >"$out" 2>/dev/null &

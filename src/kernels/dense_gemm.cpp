@@ -32,7 +32,7 @@ struct Start {
 };
 
 // The Start of the strip `rows` rows further down.
-inline Start at_row(Start start, int rows, long ldc) {
+[[maybe_unused]] inline Start at_row(Start start, int rows, long ldc) {
   return {start.bias, start.residual ? start.residual + rows * ldc : nullptr};
 }
 
