@@ -118,7 +118,7 @@ struct ModelInfo : ModelShape {
   int64_t parameter_count = 0;
   Precision precision = Precision::kF32;
   bool bf16_attention = false;  // the attention's products run in bf16 (AttentionProducts resolved)
-  std::string gemm_kernel;      // what oneDNN runs the dense layers with ("ref:…" = no fast kernel here)
+  std::string gemm_kernel;      // what runs the dense layers: pairrm's fp32 GEMM, or oneDNN's kernel ("ref:…" = no fast one)
   std::string isa;              // the ISA level of pairrm's own kernels: generic | avx2 | avx512 | avx512_bf16
   std::string isa_choice;       // "cpuid" or "forced by PAIRRM_ISA"
   double packed_weight_mb = 0;  // the dense layers' weights as packed at load
