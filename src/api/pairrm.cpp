@@ -71,8 +71,7 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   info.isa_choice = kernels::isa_choice();
   if (!impl->packed.empty()) info.gemm_kernel = impl->packed.front().ffn_in.kernel_name();
   for (const PackedLayer& p : impl->packed) {
-    for (const auto* lin : {&p.out, &p.ffn_in, &p.ffn_out}) info.packed_weight_mb += lin->packed_bytes() / 1048576.0;
-    for (const auto& lin : p.qkv) info.packed_weight_mb += lin.packed_bytes() / 1048576.0;
+    for (const auto* lin : {&p.qkv, &p.out, &p.ffn_in, &p.ffn_out}) info.packed_weight_mb += lin->packed_bytes() / 1048576.0;
   }
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }

@@ -91,10 +91,9 @@ void size_buffers(const ModelConfig& c, RowBuffers& b, long tokens, int longest,
   sized(b.ctx, tokens * H);
   sized(b.tmp, tokens * H);
   sized(b.ffn, std::min<long>(tokens, kFfnBlockTokens) * c.intermediate_size);
-  // Room for one row on every thread (heads in parallel) or one row per thread (rows side by side).
-  sized(b.attn_scratch, std::max(kernels::attention_scratch_floats(longest, c.attention_span()) * std::max(1, threads) +
-                                     kernels::attention_shared_floats(longest),
-                                 attention_lane_floats(c, longest) * std::max(1, threads)));
+  // Room for one row per thread (rows side by side), which also holds one row on every thread (heads in
+  // parallel: the per-thread scratch times threads, plus the shared part once).
+  sized(b.attn_scratch, attention_lane_floats(c, longest) * std::max(1, threads));
   b.profile = Profile{profile};
 }
 
@@ -168,8 +167,7 @@ void encode_group(const GroupContext& g, const Group& group, float* x, int threa
     const PackedLayer& P = g.layers[l];
     {
       ScopedTimer t(prof.enabled, &prof.gemm_s);
-      for (size_t part = 0; part < P.qkv.size(); ++part)  // [T, 3H]: Q | K | V
-        P.qkv[part].forward(x, T, qkv + part * H, kernels::Epilogue::kStore, ws.linear, 3 * H, threads);
+      P.qkv.forward(x, T, qkv, kernels::Epilogue::kStore, ws.linear, 3 * H, threads);  // [T, 3H]: Q | K | V
     }
     {
       ScopedTimer t(prof.enabled, &prof.attention_s);
@@ -225,15 +223,13 @@ void embed(const ModelConfig& c, const Weights& w, const std::vector<RowRef>& ro
   kernels::layer_norm(x, x, static_cast<int>(tokens), H, w.emb_ln_w.data, w.emb_ln_b.data, c.layer_norm_eps);
 }
 
-bool shared_gemms(const std::vector<PackedLayer>& layers) { return layers.empty() || layers.front().rows_share_gemms; }
-
-// Runs every group. Groups of short rows run side by side, one thread each, as long as there is one for
+// Forms the groups (group_rows) and runs them. Groups of short rows run side by side, one thread each, as long as there is one for
 // every thread (only where rows cannot share a GEMM: otherwise they are grouped, and a group's GEMMs keep the
 // threads busy); the rest, and every group under an observer (not thread-safe), run one after another on
 // every thread. Either way a row gets the same bits (see encode_group).
-void run_groups(const GroupContext& g, const std::vector<Group>& groups, const std::vector<long>& offset, int threads,
-                Workspace& ws) {
-  const bool shared = shared_gemms(g.layers);
+void run_groups(const GroupContext& g, const std::vector<long>& offset, int threads, Workspace& ws) {
+  const bool shared = g.layers.empty() || g.layers.front().rows_share_gemms;
+  const std::vector<Group> groups = group_rows(g.rows, shared);
   const int team = std::max(1, threads);
   std::vector<const Group*> team_groups, lane_groups;
   for (const Group& group : groups)
@@ -303,8 +299,6 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
     out[l].ffn_in = kernels::PackedLinear(L.ffn_in_w.data, L.ffn_in_b.data, I, H, precision);
     out[l].ffn_out = kernels::PackedLinear(L.ffn_out_w.data, L.ffn_out_b.data, H, I, precision);
     out[l].bf16_attention = bf16_attention;
-    out[l].rows_share_gemms = out[l].out.rows_independent() && out[l].ffn_in.rows_independent() &&
-                              out[l].ffn_out.rows_independent();
     const size_t HH = static_cast<size_t>(H) * H;
     std::copy_n(L.q_w.data, HH, qkv_w.data());
     std::copy_n(L.k_w.data, HH, qkv_w.data() + HH);
@@ -312,8 +306,9 @@ std::vector<PackedLayer> pack_layers(const ModelConfig& c, const Weights& w, Pre
     std::copy_n(L.q_b.data, H, qkv_b.data());
     std::copy_n(L.k_b.data, H, qkv_b.data() + H);
     std::copy_n(L.v_b.data, H, qkv_b.data() + 2 * H);
-    out[l].qkv.emplace_back(qkv_w.data(), qkv_b.data(), 3 * H, H, precision);
-    out[l].rows_share_gemms = out[l].rows_share_gemms && out[l].qkv.back().rows_independent();
+    out[l].qkv = kernels::PackedLinear(qkv_w.data(), qkv_b.data(), 3 * H, H, precision);
+    out[l].rows_share_gemms = out[l].qkv.rows_independent() && out[l].out.rows_independent() &&
+                              out[l].ffn_in.rows_independent() && out[l].ffn_out.rows_independent();
     // The layer's dense weights now live packed: their pages in the mapping need not stay resident (released
     // layer by layer, so that the mapping and the packed copy never both hold the whole model).
     if (w.file) {
@@ -351,7 +346,7 @@ void encoder_forward(const ModelConfig& c, const Weights& w, const RelativeProje
   shape.scale = std::sqrt(static_cast<float>(c.head_dim()) * static_cast<float>(1 + c.c2p + c.p2c));
   const GroupContext g{c, w, rp, layers, rows, ws.rel_index.data() + (max_len - 1), shape, observer};
 
-  run_groups(g, group_rows(rows, shared_gemms(layers)), offset, threads, ws);
+  run_groups(g, offset, threads, ws);
 }
 
 double head_logit(const ModelConfig& c, const Weights& w, const float* s, const float* c1, const float* c2) {

@@ -21,8 +21,7 @@ RelativeProjections compute_relative_projections(const ModelConfig& c, const Wei
 // A layer's dense weights prepared once at load, Q, K and V fused into one [3H, H] matrix: packed for
 // pairrm's own GEMM (fp32) or for oneDNN (bf16, int8).
 struct PackedLayer {
-  std::vector<kernels::PackedLinear> qkv;  // the fused [3H, H] projection
-  kernels::PackedLinear out, ffn_in, ffn_out;
+  kernels::PackedLinear qkv, out, ffn_in, ffn_out;  // qkv: the fused [3H, H] projection, output [n, 3H] = Q | K | V
   bool bf16_attention = false;  // the attention's matrix products in bf16 (see AttentionProducts)
   // Whether its GEMMs give a row the same bits whatever other rows share the GEMM (PackedLinear::
   // rows_independent), so that rows can be batched into one GEMM.
