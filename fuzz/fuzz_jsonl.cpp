@@ -1,7 +1,5 @@
 // The JSONL pipeline on arbitrary input (every job kind, chosen by the first byte): never a crash, and
 // exactly one output record per non-blank input line.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -11,12 +9,13 @@
 #include "jobs/commands.h"
 #include "jobs/jsonl.h"
 #include "fake_scorer.h"
+#include "scratch_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   using namespace pairrm;
-  static const std::string in = "/tmp/pairrm_fuzz_" + std::to_string(getpid()) + ".in.jsonl";
-  static const std::string out = "/tmp/pairrm_fuzz_" + std::to_string(getpid()) + ".out.jsonl";
+  static const std::string in = fuzz::scratch_path(".in.jsonl");
+  static const std::string out = fuzz::scratch_path(".out.jsonl");
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   std::ofstream(in, std::ios::binary) << text;
   jobs::InputLimits limits;

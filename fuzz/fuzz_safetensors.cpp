@@ -1,16 +1,15 @@
 // safetensors header and layout validation on arbitrary bytes: a clear pairrm::Error or a valid file whose
 // every tensor lies inside the mapping.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "io/safetensors.h"
 #include "pairrm/pairrm.h"
+#include "scratch_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/tmp/pairrm_fuzz_" + std::to_string(getpid()) + ".safetensors";
+  static const std::string path = pairrm::fuzz::scratch_path(".safetensors");
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   std::fwrite(data, 1, size, f);

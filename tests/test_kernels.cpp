@@ -252,9 +252,9 @@ TEST(DisentangledAttention, Bf16ProductsMatchTheDefinitionOnTheRoundedInputs) {
 namespace pairrm::test {
 namespace {
 
-// int8 and bf16 Linear layers against their own definition in double: int8 = symmetric per-row activation
-// and per-channel weight quantisation (round half away from zero, scale = max|x| / 127), exact integer sums,
-// then both scales; bf16 = both operands rounded to bf16, exact products, sums. fp32 accumulation leaves
+// int8 and bf16 Linear layers against their own definition in double: int8 = asymmetric per-row u8
+// activations (scale = range / 255 over [min(x, 0), max(x, 0)], zero point, round half up) and symmetric
+// per-channel weights (round half away from zero, scale = max|w| / 127), exact integer sums, then both scales; bf16 = both operands rounded to bf16, exact products, sums. fp32 accumulation leaves
 // K·eps·sum|terms|; anything beyond is a wrong kernel (oneDNN's int8 kernel without VNNI saturates int16
 // pair sums: errors of order 1 here, which is why such CPUs take the emulated path).
 TEST(Linear, ReducedPrecisionsMatchTheirRoundedArithmetic) {
@@ -275,6 +275,21 @@ TEST(Linear, ReducedPrecisionsMatchTheirRoundedArithmetic) {
     }
     return static_cast<double>(scale);
   };
+  // The activations: one-sided rows (as the GELU output that feeds ffn_out), a row of zeros, Gaussian rows.
+  for (int k = 0; k < K; ++k) {
+    A[k] = std::max(A[k], -0.17f);
+    A[K + k] = 0.f;
+  }
+  auto activations = [](const float* x, int n, std::vector<double>& q) {
+    float lo = 0, hi = 0;
+    for (int k = 0; k < n; ++k) lo = std::min(lo, x[k]), hi = std::max(hi, x[k]);
+    const float scale = hi > lo ? (hi - lo) / 255.f : 1.f, inv = 1.f / scale;
+    const int zero = std::min(255, static_cast<int>(-lo * inv + 0.5f));
+    const float shift = static_cast<float>(zero) + 0.5f;
+    q.resize(n);
+    for (int k = 0; k < n; ++k) q[k] = std::clamp(static_cast<int>(x[k] * inv + shift), 0, 255) - zero;
+    return static_cast<double>(scale);
+  };
   for (const Precision p : {Precision::kInt8, Precision::kBF16}) {
     SCOPED_TRACE(precision_name(p));
     kernels::PackedLinear lin(W.data(), bias.data(), N, K, p);
@@ -283,7 +298,7 @@ TEST(Linear, ReducedPrecisionsMatchTheirRoundedArithmetic) {
     lin.forward(A.data(), M, C.data(), kernels::Epilogue::kStore, scratch, 0, 2);
     std::vector<double> qa, qw;
     for (int m = 0; m < M; ++m) {
-      const double sa = p == Precision::kInt8 ? quantized(&A[static_cast<size_t>(m) * K], K, qa) : 1;
+      const double sa = p == Precision::kInt8 ? activations(&A[static_cast<size_t>(m) * K], K, qa) : 1;
       for (int n = 0; n < N; ++n) {
         const double sw = p == Precision::kInt8 ? quantized(&W[static_cast<size_t>(n) * K], K, qw) : 1;
         double sum = 0, mag = 0;

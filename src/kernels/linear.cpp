@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <sys/mman.h>
@@ -40,6 +41,38 @@ float quantize_row(const float* x, int n, int8_t* q) {
     q[k] = static_cast<int8_t>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));
   }
   return scale;
+}
+
+// Asymmetric u8 quantisation of one row of activations: x ≈ scale·(q − zero) with q in [0, 255] over the
+// row's range [min(x, 0), max(x, 0)] (0 stays exact). Against symmetric s8 (max|x| on 127 steps a side) it
+// halves the step where a row is one-sided, as the GELU output that feeds ffn_out is (≥ −0.17): that op
+// carried half of int8's error variance (BENCHMARKS.md, accuracy). Returns scale; zero through `zero`.
+// u8 × s8 is what VNNI's vpdpbusd multiplies natively.
+float quantize_activations(const float* x, int n, uint8_t* q, int32_t* zero) {
+  float lo = 0, hi = 0;
+  for (int k = 0; k < n; ++k) {
+    lo = std::min(lo, x[k]);
+    hi = std::max(hi, x[k]);
+  }
+  const float scale = hi > lo ? (hi - lo) / 255.f : 1.f, inv = 1.f / scale;
+  // −lo·inv is in [0, 255]; + 0.5 then truncation rounds half up (a loop the compiler vectorises: lround's
+  // call per element would cost a quarter of the int8 forward pass).
+  const int z = std::min(255, static_cast<int>(-lo * inv + 0.5f));
+  const float shift = static_cast<float>(z) + 0.5f;
+  for (int k = 0; k < n; ++k) q[k] = static_cast<uint8_t>(std::clamp(static_cast<int>(x[k] * inv + shift), 0, 255));
+  *zero = z;
+  return scale;
+}
+
+// Every row of A[M, K] quantised (quantize_activations) into scratch.a_u8 / a_scale / a_zero.
+void quantize_rows(const float* A, int M, int K, LinearScratch& scratch, int threads) {
+  scratch.a_u8.resize(static_cast<size_t>(M) * K);
+  scratch.a_scale.resize(M);
+  scratch.a_zero.resize(M);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int m = 0; m < M; ++m)
+    scratch.a_scale[m] = quantize_activations(A + static_cast<size_t>(m) * K, K, scratch.a_u8.data() + static_cast<size_t>(m) * K,
+                                              &scratch.a_zero[m]);
 }
 
 void run(const std::string& what, const std::function<void()>& f) {
@@ -104,12 +137,13 @@ struct PackedLinear::State {
   std::vector<memory::desc> chunk_desc;
   std::vector<float> bias;             // [N]
   std::vector<float> w_scale;          // int8: per output channel
+  std::vector<int32_t> w_sum;          // int8: Σ_k W_q[n, k], to take the activations' zero point out of the sums
   // Where this CPU has no oneDNN kernel for the precision (oneDNN 2.6: bf16 matmul needs AVX-512, int8
   // matmul AVX-512 or AVX-VNNI), the same arithmetic through fp32 sgemm: `widened` holds the rounded
   // weights as floats ([N, K]: bf16 values, or int8 values with w_scale), and the activations are rounded
   // the same way per call. bf16 products are exact in fp32, so this is a bf16 GEMM with fp32 accumulation;
-  // int8 sums are exact integers up to 2^24 (|q·q| <= 16129: exact for K <= 1040, within 2^-24 relative
-  // beyond). It costs fp32 memory and fp32 speed: a fallback that keeps every precision working.
+  // int8 sums are exact integers up to 2^24 (|(q − zero)·q| <= 255·127: exact for K <= 518, within 2^-24
+  // relative beyond). It costs fp32 memory and fp32 speed: a fallback that keeps every precision working.
   bool emulated = false;
   std::vector<float> widened;
 };
@@ -126,7 +160,7 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
   }
   run("packing weights", [&] {
     const dt wdt = p == Precision::kBF16 ? dt::bf16 : dt::s8;
-    const dt sdt = p == Precision::kInt8 ? dt::s8 : wdt;
+    const dt sdt = p == Precision::kInt8 ? dt::u8 : wdt;
     const dt ddt = p == Precision::kInt8 ? dt::s32 : dt::f32;
     const void* src = nullptr;
     std::vector<uint16_t> b16;
@@ -140,9 +174,13 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
     } else {
       q8.resize(static_cast<size_t>(N) * K);
       s->w_scale.resize(N);
+      s->w_sum.resize(N);
 #pragma omp parallel for schedule(static)
-      for (int n = 0; n < N; ++n)
-        s->w_scale[n] = quantize_row(W + static_cast<size_t>(n) * K, K, q8.data() + static_cast<size_t>(n) * K);
+      for (int n = 0; n < N; ++n) {
+        int8_t* q = q8.data() + static_cast<size_t>(n) * K;
+        s->w_scale[n] = quantize_row(W + static_cast<size_t>(n) * K, K, q);
+        s->w_sum[n] = std::accumulate(q, q + K, int32_t{0});
+      }
       src = q8.data();
     }
     const size_t elem = p == Precision::kBF16 ? 2 : 1;
@@ -208,7 +246,7 @@ std::string PackedLinear::kernel_name() const {
     const int nc = std::min(kColumnChunk, n_);
     const bool int8 = s_->precision == Precision::kInt8;
     const dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(memory::desc({64, k_}, int8 ? dt::s8 : dt::bf16, tag::ab), s_->chunk_desc.front(),
+        dnnl::matmul::desc(memory::desc({64, k_}, int8 ? dt::u8 : dt::bf16, tag::ab), s_->chunk_desc.front(),
                            memory::desc({64, nc}, int8 ? dt::s32 : dt::f32, tag::ab)),
         engine());
     name = pd.impl_info_str();
@@ -240,13 +278,9 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
     for (long i = 0; i < static_cast<long>(M) * K; ++i) out[i] = float_to_bf16(A[i]);
     a_ptr = out;
   } else {
-    scratch.a_s8.resize(static_cast<size_t>(M) * K);
-    scratch.a_scale.resize(M);
+    quantize_rows(A, M, K, scratch, threads);
     scratch.acc.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int m = 0; m < M; ++m)
-      scratch.a_scale[m] = quantize_row(A + static_cast<size_t>(m) * K, K, scratch.a_s8.data() + static_cast<size_t>(m) * K);
-    a_ptr = scratch.a_s8.data();
+    a_ptr = scratch.a_u8.data();
   }
   for_each_chunk(column_chunks(N), threads, [&](int c) {
     const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);
@@ -270,7 +304,7 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
         return;
       }
       // int8: int32 accumulators, dequantized with both scales, then the epilogue.
-      const memory::desc a_md({M, K}, dt::s8, tag::ab), acc_md({M, nc}, dt::s32, tag::ab);
+      const memory::desc a_md({M, K}, dt::u8, tag::ab), acc_md({M, nc}, dt::s32, tag::ab);
       const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, s.chunk_desc[c], acc_md), engine());
       int32_t* acc_at = scratch.acc.data() + static_cast<size_t>(c) * M * kColumnChunk;
       memory a(a_md, engine(), const_cast<void*>(a_ptr)), acc(acc_md, engine(), acc_at);
@@ -281,12 +315,15 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
         const int32_t* in = acc_at + static_cast<size_t>(m) * nc;
         float* dst = gelu_after ? out + static_cast<size_t>(m) * nc : C + static_cast<size_t>(m) * ldc + n0;
         const float sa = scratch.a_scale[m];
+        const int32_t zero = scratch.a_zero[m];
         const float* ws = s.w_scale.data() + n0;
+        const int32_t* wsum = s.w_sum.data() + n0;
         const float* bias = s.bias.data() + n0;
+        // Σ (q_a − zero)·q_w = acc − zero·Σ q_w, exact in int32 (|acc| <= 255·127·K: K < 66 000).
         if (accumulate)
-          for (int n = 0; n < nc; ++n) dst[n] += static_cast<float>(in[n]) * sa * ws[n] + bias[n];
+          for (int n = 0; n < nc; ++n) dst[n] += static_cast<float>(in[n] - zero * wsum[n]) * sa * ws[n] + bias[n];
         else
-          for (int n = 0; n < nc; ++n) dst[n] = static_cast<float>(in[n]) * sa * ws[n] + bias[n];
+          for (int n = 0; n < nc; ++n) dst[n] = static_cast<float>(in[n] - zero * wsum[n]) * sa * ws[n] + bias[n];
       }
       if (gelu_after) {
         gelu(out, static_cast<long>(M) * nc);
@@ -332,13 +369,12 @@ void PackedLinear::forward_emulated(const float* A, int M, float* C, Epilogue e,
   scratch.a_wide.resize(static_cast<size_t>(M) * K);
   float* a = scratch.a_wide.data();
   if (int8) {
-    scratch.a_s8.resize(static_cast<size_t>(M) * K);
-    scratch.a_scale.resize(M);
+    quantize_rows(A, M, K, scratch, threads);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int m = 0; m < M; ++m) {
-      int8_t* q = scratch.a_s8.data() + static_cast<size_t>(m) * K;
-      scratch.a_scale[m] = quantize_row(A + static_cast<size_t>(m) * K, K, q);
-      for (int k = 0; k < K; ++k) a[static_cast<size_t>(m) * K + k] = q[k];
+      const uint8_t* q = scratch.a_u8.data() + static_cast<size_t>(m) * K;
+      const int32_t zero = scratch.a_zero[m];
+      for (int k = 0; k < K; ++k) a[static_cast<size_t>(m) * K + k] = static_cast<float>(q[k] - zero);
     }
   } else {
 #pragma omp parallel for schedule(static) num_threads(threads)

@@ -24,8 +24,9 @@ enum class Epilogue {
 struct LinearScratch {
   std::vector<float> chunk_out;
   std::vector<uint16_t> a_bf16;
-  std::vector<int8_t> a_s8;
+  std::vector<uint8_t> a_u8;      // int8: the activations, asymmetric per row (quantize_activations)
   std::vector<float> a_scale;
+  std::vector<int32_t> a_zero;
   std::vector<int32_t> acc;
   std::vector<float> a_wide;  // emulated bf16/int8: the rounded activations as floats
 };
@@ -36,13 +37,14 @@ class PackedLinear {
   // W: [N, K] row-major (PyTorch's Linear layout), bias: [N]; both are copied. fp32 packs W into panels for
   // pairrm's own GEMM (dense_gemm.h: a row's bits never depend on the other rows of M); bf16 and int8 pack
   // a converted copy once for oneDNN: bf16 rounds to nearest even; int8 is symmetric per output channel
-  // (scale = max|W[n,:]| / 127).
+  // (scale = max|W[n,:]| / 127), its activations asymmetric u8 per row (scale and zero point over the row's
+  // range).
   PackedLinear(const float* W, const float* bias, int N, int K, Precision precision);
 
   // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous, on up to `threads` threads: the
   // result is the same for every thread count. Where rows_independent(), a row's result is also the same for
   // any M (any rows around it); otherwise (oneDNN, fixed column chunks) it depends on M. int8 quantizes each
-  // row of A dynamically (symmetric, scale = max|A[m,:]| / 127).
+  // row of A dynamically (asymmetric u8: x ≈ scale·(q − zero) over [min(A[m,:], 0), max(A[m,:], 0)]).
   // kAccumulate adds the residual (row stride ldc; default: C itself) into C: C = residual + A·Wᵀ + b.
   void forward(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc, int threads,
                const float* residual = nullptr) const;
