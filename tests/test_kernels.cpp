@@ -254,7 +254,8 @@ namespace {
 
 // int8 and bf16 Linear layers against their own definition in double: int8 = asymmetric per-row u8
 // activations (scale = range / 255 over [min(x, 0), max(x, 0)], zero point, round half up) and symmetric
-// per-channel weights (round half away from zero, scale = max|w| / 127), exact integer sums, then both scales; bf16 = both operands rounded to bf16, exact products, sums. fp32 accumulation leaves
+// per-channel weights (round half away from zero, scale = max|w| / 127), exact integer sums, then both
+// scales; bf16 = both operands rounded to bf16, exact products, sums. fp32 accumulation leaves
 // K·eps·sum|terms|; anything beyond is a wrong kernel (oneDNN's int8 kernel without VNNI saturates int16
 // pair sums: errors of order 1 here, which is why such CPUs take the emulated path).
 TEST(Linear, ReducedPrecisionsMatchTheirRoundedArithmetic) {
