@@ -42,7 +42,9 @@ report_with_stacks() {
   input=$(grep -o 'Test unit written to [^ ]*' build-fuzz/fuzz_"$t".log | tail -1 | sed 's/^Test unit written to //' || true)
   [ -n "$input" ] && [ -f "$input" ] || return 0
   echo "== fuzz_$t: $input re-run with full stacks"
-  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:malloc_context_size=30 build-fuzz/fuzz/fuzz_"$t" "$input" 2>&1 | tail -60 || true
+  # The run's limits again, so a hang or a blow-up found by the run ends here too.
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:malloc_context_size=30 \
+    build-fuzz/fuzz/fuzz_"$t" -timeout=10 -rss_limit_mb=4096 "$input" 2>&1 | tail -60 || true
 }
 
 report() {
