@@ -26,12 +26,14 @@ mkdir -p build-fuzz/crashes
 # input is re-run with full stacks for the report (report_with_stacks).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:malloc_context_size=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# Every execution of a target, fuzzing, merging or re-running one input, under the same limits:
+# -max_len 8192: big enough for every parser's structure; -timeout 10: a hang is a failure.
+limits=(-max_len=8192 -timeout=10 -rss_limit_mb=4096)
 
 run_target() {
   local t=$1
   mkdir -p build-fuzz/corpus/"$t"
-  # -max_len 8192: big enough for every parser's structure; -timeout 10: a hang is a failure.
-  build-fuzz/fuzz/fuzz_"$t" -max_total_time="$seconds" -runs="${FUZZ_RUNS:--1}" -max_len=8192 -timeout=10 -rss_limit_mb=4096 \
+  build-fuzz/fuzz/fuzz_"$t" -max_total_time="$seconds" -runs="${FUZZ_RUNS:--1}" "${limits[@]}" \
     -artifact_prefix=build-fuzz/crashes/"$t"- -print_final_stats=1 \
     build-fuzz/corpus/"$t" fuzz/corpus/"$t" >build-fuzz/fuzz_"$t".log 2>&1
 }
@@ -42,9 +44,9 @@ report_with_stacks() {
   input=$(grep -o 'Test unit written to [^ ]*' build-fuzz/fuzz_"$t".log | tail -1 | sed 's/^Test unit written to //' || true)
   [ -n "$input" ] && [ -f "$input" ] || return 0
   echo "== fuzz_$t: $input re-run with full stacks"
-  # The run's limits again, so a hang or a blow-up found by the run ends here too.
-  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:malloc_context_size=30 \
-    build-fuzz/fuzz/fuzz_"$t" -timeout=10 -rss_limit_mb=4096 "$input" 2>&1 | tail -60 || true
+  # The run's options and limits, stacks back on (a later ASan option overrides an earlier one).
+  ASAN_OPTIONS=$ASAN_OPTIONS:malloc_context_size=30 build-fuzz/fuzz/fuzz_"$t" "${limits[@]}" "$input" 2>&1 |
+    tail -60 || true
 }
 
 report() {
@@ -90,7 +92,7 @@ if [ "$minimise" -eq 1 ]; then
     find fuzz/corpus/"$t" -maxdepth 1 -type f -exec cp {} "$fresh"/ \;
     ls "$fresh" | sort >"$fresh.seeds"
     mkdir -p fuzz/corpus/"$t"/grown
-    build-fuzz/fuzz/fuzz_"$t" -merge=1 -max_len=8192 -timeout=10 -rss_limit_mb=4096 \
+    build-fuzz/fuzz/fuzz_"$t" -merge=1 "${limits[@]}" \
       "$fresh" fuzz/corpus/"$t"/grown build-fuzz/corpus/"$t" >build-fuzz/merge_"$t".log 2>&1 ||
       { tail -40 build-fuzz/merge_"$t".log; echo "fuzz_$t: merge FAILED"; exit 1; }
     rm -f fuzz/corpus/"$t"/grown/*
