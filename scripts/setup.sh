@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package pairrm.cpp needs to build, test and benchmark, then builds it (build/).
 # Non-interactive and idempotent; run as root (no sudo needed) or through sudo. --deps-only: packages only.
-# --bench also installs PyTorch (python3-torch, ~1 GB with its dependencies) for bench/pytorch_baseline.py,
-# the PyTorch side of BENCHMARKS.md; nothing else needs it.
+# --bench also installs PyTorch (python3-torch, ~1 GB with its dependencies) for bench/pytorch_baseline.py
+# and bench/onnx_export.py, and ONNX Runtime (npm onnxruntime-node, bench/ort) for bench/ort_bench.mjs: the
+# PyTorch and ONNX Runtime sides of BENCHMARKS.md; nothing else needs them.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
@@ -39,6 +40,13 @@ if [ "${1:-}" != "--deps-only" ] && [ "${1:-}" != "--bench" ]; then
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build -j"$(nproc 2>/dev/null || echo 2)"
   echo "setup: built build/pairrm (try: build/pairrm compare --source \"hello!\" --a \"hi!\" --b \"f**k off!\")"
+fi
+# --bench: ONNX Runtime for the same-run peer column (bench/ort_bench.mjs), from npm's onnxruntime-node,
+# which ships ONNX Runtime's native CPU library; --ignore-scripts: its post-install only fetches a GPU part
+# (from a host this needs no access to).
+if [ "${1:-}" = "--bench" ]; then
+  if ! command -v npm >/dev/null 2>&1; then $SUDO apt-get install -y -qq --no-install-recommends nodejs npm; fi
+  npm ci --prefix "$(dirname "$0")/../bench/ort" --ignore-scripts --no-audit --no-fund
 fi
 # The real client libraries of the protocol tests (tests/clients: cohere-ai and openai from npm, pinned by
 # its package-lock.json), which CTest's ProtocolClients.NpmClients runs against `pairrm serve`; under

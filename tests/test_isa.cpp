@@ -99,7 +99,7 @@ TEST_P(IsaLevel, DenseGemmIsExactPerRowWhateverTheRowsAroundIt) {
     const auto bias = random_floats(N, 13);
     const auto residual = random_floats(static_cast<size_t>(M) * N, 14);
     Aligned packed(kernels::dense_packed_floats(N, K));
-    kernels::pack_dense_weights(W.data(), N, K, packed.data, 2);
+    table().pack_dense_weights(W.data(), N, K, packed.data, 2);
     std::vector<float> scratch(table().dense_gemm_scratch_floats(M));
     const int panels = (N + kernels::kPanelWidth - 1) / kernels::kPanelWidth;
     for (const bool accumulate : {false, true}) {

@@ -1,6 +1,8 @@
 // init-random, bench, accuracy and --precision through the CLI, on a small random checkpoint.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 #include <cmath>
 
@@ -127,7 +129,16 @@ TEST_F(Tools, BenchReportsItsFigures) {
   EXPECT_EQ(j["attention_products"], "fp32");  // fp32 always
   const json forced = json::parse(run("bench --json --pairs 1 --precision bf16 --attention bf16 --model " + dir_).out);
   EXPECT_EQ(forced["attention_products"], "bf16");
-  EXPECT_EQ(j["gemm_kernel"], std::string("pairrm packed-panel GEMM (") + j["isa"].get<std::string>() + " kernels)");
+  // fp32: the GEMM of each dense-layer shape and how it was chosen; the summary names what runs.
+  ASSERT_EQ(j["dense_gemms"].size(), 4u) << j["dense_gemms"].dump();  // qkv, output, ffn in, ffn out differ here
+  for (const auto& g : j["dense_gemms"]) {
+    SCOPED_TRACE(g.dump());
+    const std::string gemm = g["gemm"];
+    ASSERT_TRUE(gemm == "own" || gemm == "onednn");
+    const std::string own = std::string("pairrm packed-panel GEMM (") + j["isa"].get<std::string>() + " kernels)";
+    EXPECT_NE(j["gemm_kernel"].get<std::string>().find(gemm == "own" ? own : "oneDNN sgemm (fp32"), std::string::npos);
+  }
+  EXPECT_TRUE(mixed["dense_gemms"].empty());  // int8 runs oneDNN's int8 kernels (or their fp32 emulation)
   EXPECT_FALSE(forced["gemm_kernel"].get<std::string>().empty());
 }
 
@@ -148,6 +159,22 @@ TEST_F(Tools, BenchMeasuresThisMachinesCeilings) {
     EXPECT_FALSE(c["peak_instruction"].get<std::string>().empty());
     EXPECT_NEAR(c["gemm_percent_of_peak"].get<double>(),
                 100 * c["gemm_gflops"].get<double>() / c["peak_gflops"].get<double>(), 1e-9);
+    // fp32: both GEMM candidates timed on PairRM's four dense shapes, and the engine's choice for each.
+    if (c["precision"] != "fp32") {
+      EXPECT_TRUE(c["dense_gemms"].empty());
+      continue;
+    }
+    ASSERT_EQ(c["dense_gemms"].size(), 4u);
+    std::set<std::pair<int, int>> shapes;
+    for (const auto& g : c["dense_gemms"]) {
+      shapes.insert({g["n"].get<int>(), g["k"].get<int>()});
+      EXPECT_GT(g["own_gflops"].get<double>(), 0.05);
+      EXPECT_GT(g["onednn_gflops"].get<double>(), 0.05);
+      EXPECT_NEAR(g["own_percent_of_peak"].get<double>(), 100 * g["own_gflops"].get<double>() / c["peak_gflops"].get<double>(), 1e-9);
+      EXPECT_TRUE(g["engine_gemm"] == "own" || g["engine_gemm"] == "onednn");
+      EXPECT_FALSE(g["engine_how"].get<std::string>().empty());
+    }
+    EXPECT_EQ(shapes, (std::set<std::pair<int, int>>{{3072, 1024}, {1024, 1024}, {4096, 1024}, {1024, 4096}}));
   }
   const json j = json::parse(run("bench --json --tokens 40 --pairs 1 --threads 1 --model " + dir_).out);
   ASSERT_TRUE(j.contains("ceiling"));

@@ -111,6 +111,17 @@ struct ModelShape {
   int candidate_max_tokens = 412;  // each candidate segment
 };
 
+// The GEMM that runs one shape of fp32 dense layer here, chosen at load by timing the candidates
+// (PAIRRM_GEMM forces one; src/kernels/gemm_choice.h).
+struct DenseGemmInfo {
+  int n = 0, k = 0;            // the layer's weights, [N, K]
+  std::string layers;          // which layers have this shape: "qkv", "attention output", "ffn in", "ffn out"
+  std::string gemm;            // "own" (pairrm's packed-panel GEMM) or "onednn" (oneDNN sgemm, one row per call)
+  std::string how;             // "measured", "cached" (measured before on this machine) or "forced by PAIRRM_GEMM"
+  double own_gflops = 0;       // the candidates' rates when measured (also those read from the cache), else 0
+  double onednn_gflops = 0;
+};
+
 // A loaded model: its shape and how it runs here.
 struct ModelInfo : ModelShape {
   std::string directory;
@@ -122,6 +133,7 @@ struct ModelInfo : ModelShape {
   std::string isa;              // the ISA level of pairrm's own kernels: generic | avx2 | avx512 | avx512_bf16
   std::string isa_choice;       // "cpuid" or "forced by PAIRRM_ISA"
   double packed_weight_mb = 0;  // the dense layers' weights as packed at load
+  std::vector<DenseGemmInfo> dense_gemms;  // fp32: the GEMM of each dense-layer shape (empty for bf16/int8)
 };
 
 class Model {

@@ -104,6 +104,19 @@ class PyModel {
     d["isa"] = i.isa;
     d["isa_choice"] = i.isa_choice;
     d["gemm_kernel"] = i.gemm_kernel;
+    py::list gemms;
+    for (const DenseGemmInfo& g : i.dense_gemms) {
+      py::dict e;
+      e["n"] = g.n;
+      e["k"] = g.k;
+      e["layers"] = g.layers;
+      e["gemm"] = g.gemm;
+      e["how"] = g.how;
+      e["own_gflops"] = g.own_gflops;
+      e["onednn_gflops"] = g.onednn_gflops;
+      gemms.append(e);
+    }
+    d["dense_gemms"] = gemms;
     d["special_tokens"] = model_->tokenizer_options().special_text == SpecialTextPolicy::kLiteral ? "literal" : "hf";
     d["byte_fallback"] = model_->tokenizer_options().byte_fallback;
     d["version"] = version();

@@ -69,7 +69,26 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
   info.bf16_attention = bf16_attention;
   info.isa = kernels::isa_name(isa);
   info.isa_choice = kernels::isa_choice();
-  if (!impl->packed.empty()) info.gemm_kernel = impl->packed.front().ffn_in.kernel_name();
+  if (!impl->packed.empty()) {
+    const PackedLayer& first = impl->packed.front();
+    const std::pair<const kernels::PackedLinear*, const char*> layers[] = {
+        {&first.qkv, "qkv"}, {&first.out, "attention output"}, {&first.ffn_in, "ffn in"}, {&first.ffn_out, "ffn out"}};
+    for (const auto& [lin, name] : layers) {
+      const std::string kernel = lin->kernel_name();
+      if (info.gemm_kernel.find(kernel) == std::string::npos)
+        info.gemm_kernel += (info.gemm_kernel.empty() ? "" : "; ") + kernel;
+      const kernels::GemmChoice& g = lin->gemm_choice();
+      if (options.precision != Precision::kF32) continue;
+      auto same = std::find_if(info.dense_gemms.begin(), info.dense_gemms.end(),
+                               [&](const DenseGemmInfo& d) { return d.n == lin->n() && d.k == lin->k(); });
+      if (same != info.dense_gemms.end()) {
+        same->layers += std::string(", ") + name;
+        continue;
+      }
+      info.dense_gemms.push_back({lin->n(), lin->k(), name, kernels::dense_gemm_name(g.gemm), g.how, g.own_gflops,
+                                  g.onednn_gflops});
+    }
+  }
   for (const PackedLayer& p : impl->packed) {
     for (const auto* lin : {&p.qkv, &p.out, &p.ffn_in, &p.ffn_out}) info.packed_weight_mb += lin->packed_bytes() / 1048576.0;
   }

@@ -13,7 +13,8 @@ namespace pairrm::kernels {
 
 // Floats of a packed [N, K] weight matrix (= packed_panels_floats(N, K)); the buffer must be 64-byte aligned.
 long dense_packed_floats(int N, int K);
-// Packs W [N, K] row-major (PyTorch's Linear layout) into panels: B[k][n] = W[n][k], on up to `threads` threads.
+// Packs W [N, K] row-major (PyTorch's Linear layout) into the active level's panels (B[k][n] = W[n][k], in
+// 32-column panels; the AVX2 level stores each K block's two 16-column halves apart), on up to `threads` threads.
 void pack_dense_weights(const float* W, int N, int K, float* packed, int threads);
 
 // Floats of scratch a dense_gemm call over M rows needs (its packed block of A).

@@ -22,6 +22,7 @@ void disentangled_attention(const AttentionShape& s, const float* Q, const float
 void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C, int ldc,
                 const float* residual, int p0, int p1, float* scratch);
 long dense_gemm_scratch_floats(int M);
+void pack_dense_weights(const float* W, int N, int K, float* packed, int threads);
 long attention_scratch_floats(int length, int span);
 long attention_shared_floats(int length);
 void layer_norm(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);

@@ -58,6 +58,10 @@ void dense_gemm(const float* A, int lda, int M, int K, const float* packed, int 
 
 long dense_gemm_scratch_floats(int M) { return active_kernels().dense_gemm_scratch_floats(M); }
 
+void pack_dense_weights(const float* W, int N, int K, float* packed, int threads) {
+  active_kernels().pack_dense_weights(W, N, K, packed, threads);
+}
+
 
 long attention_scratch_floats(int length, int span) { return active_kernels().attention_scratch_floats(length, span); }
 long attention_shared_floats(int length) { return active_kernels().attention_shared_floats(length); }

@@ -22,6 +22,8 @@ struct KernelTable {
   void (*dense_gemm)(const float* A, int lda, int M, int K, const float* packed, int N, const float* bias, float* C,
                      int ldc, const float* residual, int p0, int p1, float* scratch);
   long (*dense_gemm_scratch_floats)(int M);
+  // The dense weights in this level's panel layout (dense_gemm reads only the layout of its own level).
+  void (*pack_dense_weights)(const float* W, int N, int K, float* packed, int threads);
   void (*layer_norm)(const float* x, float* y, int rows, int n, const float* gamma, const float* beta, float eps);
   long (*attention_scratch_floats)(int length, int span);  // the layout of this level's attention scratch
   long (*attention_shared_floats)(int length);

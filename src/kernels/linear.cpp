@@ -145,13 +145,28 @@ struct PackedLinear::State {
   // int8 sums are exact integers up to 2^24 (|(q − zero)·q| <= 255·127: exact for K <= 518, within 2^-24
   // relative beyond). It costs fp32 memory and fp32 speed: a fallback that keeps every precision working.
   bool emulated = false;
-  std::vector<float> widened;
+  std::vector<float> widened;  // also fp32 on oneDNN (gemm.gemm == kOneDnn): W itself, [N, K]
+  GemmChoice gemm;
 };
 
-PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Precision p) : n_(N), k_(K) {
+PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Precision p)
+    : PackedLinear(W, bias, N, K, p,
+                   p == Precision::kF32 ? choose_dense_gemm(N, K, omp_get_max_threads()) : GemmChoice{DenseGemm::kOwn, "", 0, 0}) {}
+
+PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Precision p, DenseGemm gemm)
+    : PackedLinear(W, bias, N, K, p, GemmChoice{gemm, p == Precision::kF32 ? "named by the caller" : "", 0, 0}) {}
+
+PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Precision p, const GemmChoice& choice)
+    : n_(N), k_(K) {
   auto s = std::make_shared<State>();
   s->precision = p;
   s->bias.assign(bias, bias + N);
+  s->gemm = choice;
+  if (p == Precision::kF32 && choice.gemm == DenseGemm::kOneDnn) {
+    s->widened.assign(W, W + static_cast<size_t>(N) * K);  // sgemm reads W in PyTorch's [N, K] layout
+    s_ = std::move(s);
+    return;
+  }
   if (p == Precision::kF32) {
     s->panels = packed_buffer<float>(dense_packed_floats(N, K), N, K);
     pack_dense_weights(W, N, K, s->panels.get(), omp_get_max_threads());
@@ -215,7 +230,7 @@ PackedLinear::PackedLinear(const float* W, const float* bias, int N, int K, Prec
 size_t PackedLinear::packed_bytes() const {
   size_t bytes = 0;
   if (s_ && s_->panels) return sizeof(float) * dense_packed_floats(n_, k_);
-  if (s_ && s_->emulated) return s_->widened.size() * sizeof(float);
+  if (s_ && !s_->widened.empty()) return s_->widened.size() * sizeof(float);
   if (s_)
     for (const auto& d : s_->chunk_desc) bytes += d.get_size();
   return bytes;
@@ -240,6 +255,8 @@ void store_rows(const float* in, int M, int n, float* out, int ldo, bool accumul
 std::string PackedLinear::kernel_name() const {
   if (!s_) return "";
   if (s_->panels) return std::string("pairrm packed-panel GEMM (") + isa_name(active_isa()) + " kernels)";
+  if (s_->precision == Precision::kF32)
+    return "oneDNN sgemm (fp32, one row per call, " + s_->gemm.how + ")";
   if (s_->emulated) return std::string("oneDNN sgemm on ") + precision_name(s_->precision) + "-rounded values (no native kernel on this CPU)";
   std::string name;
   run("kernel lookup", [&] {
@@ -268,7 +285,7 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
   // Chunk c's dense output lives at chunk_out + c·M·kColumnChunk.
   scratch.chunk_out.resize(static_cast<size_t>(M) * column_chunks(N) * kColumnChunk);
   auto chunk_out = [&](int c) { return scratch.chunk_out.data() + static_cast<size_t>(c) * M * kColumnChunk; };
-  if (s.emulated) return forward_emulated(A, M, C, e, scratch, ldc, threads);
+  if (!s.widened.empty()) return forward_sgemm(A, M, C, e, scratch, ldc, threads);
   // The activations converted once (row by row: the same for any thread count), then one matmul per chunk.
   const void* a_ptr = nullptr;
   if (s.precision == Precision::kBF16) {
@@ -338,6 +355,11 @@ void PackedLinear::forward(const float* A, int M, float* C, Epilogue e, LinearSc
 // per pair), so both keep one row per call.
 bool PackedLinear::rows_independent() const { return s_ && s_->panels; }
 
+const GemmChoice& PackedLinear::gemm_choice() const {
+  static const GemmChoice none;
+  return s_ ? s_->gemm : none;
+}
+
 void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, int ldc, int threads,
                                   const float* residual) const {
   const State& s = *s_;
@@ -360,25 +382,29 @@ void PackedLinear::forward_panels(const float* A, int M, float* C, Epilogue e, i
   });
 }
 
-void PackedLinear::forward_emulated(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc,
-                                    int threads) const {
+// oneDNN's sgemm on `widened`, in fixed column chunks: fp32 where it is the chosen GEMM (A as it is), or the
+// bf16/int8 arithmetic on rounded values where oneDNN has no kernel for them.
+void PackedLinear::forward_sgemm(const float* A, int M, float* C, Epilogue e, LinearScratch& scratch, int ldc,
+                                 int threads) const {
   const State& s = *s_;
   const int N = n_, K = k_;
   const bool int8 = s.precision == Precision::kInt8;
   // The activations rounded as the native path rounds them, kept as floats.
-  scratch.a_wide.resize(static_cast<size_t>(M) * K);
-  float* a = scratch.a_wide.data();
-  if (int8) {
+  scratch.a_wide.resize(s.precision == Precision::kF32 ? 0 : static_cast<size_t>(M) * K);
+  const float* a = s.precision == Precision::kF32 ? A : scratch.a_wide.data();
+  float* wide = scratch.a_wide.data();
+  if (s.precision == Precision::kF32) {
+  } else if (int8) {
     quantize_rows(A, M, K, scratch, threads);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int m = 0; m < M; ++m) {
       const uint8_t* q = scratch.a_u8.data() + static_cast<size_t>(m) * K;
       const int32_t zero = scratch.a_zero[m];
-      for (int k = 0; k < K; ++k) a[static_cast<size_t>(m) * K + k] = static_cast<float>(q[k] - zero);
+      for (int k = 0; k < K; ++k) wide[static_cast<size_t>(m) * K + k] = static_cast<float>(q[k] - zero);
     }
   } else {
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (long i = 0; i < static_cast<long>(M) * K; ++i) a[i] = bf16_to_float(float_to_bf16(A[i]));
+    for (long i = 0; i < static_cast<long>(M) * K; ++i) wide[i] = bf16_to_float(float_to_bf16(A[i]));
   }
   for_each_chunk(column_chunks(N), threads, [&](int c) {
     const int n0 = c * kColumnChunk, nc = std::min(kColumnChunk, N - n0);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm_choice.h"
 #include "pairrm/pairrm.h"
 
 namespace pairrm::kernels {
@@ -39,7 +40,9 @@ class PackedLinear {
   // a converted copy once for oneDNN: bf16 rounds to nearest even; int8 is symmetric per output channel
   // (scale = max|W[n,:]| / 127), its activations asymmetric u8 per row (scale and zero point over the row's
   // range).
+  // fp32 runs on the GEMM choose_dense_gemm picks for this shape (gemm_choice.h); the second form names it.
   PackedLinear(const float* W, const float* bias, int N, int K, Precision precision);
+  PackedLinear(const float* W, const float* bias, int N, int K, Precision precision, DenseGemm gemm);
 
   // C[M, N] (row stride ldc, 0 = N) = epilogue(A[M, K]·Wᵀ + b), A contiguous, on up to `threads` threads: the
   // result is the same for every thread count. Where rows_independent(), a row's result is also the same for
@@ -52,6 +55,8 @@ class PackedLinear {
   // Whether a row's result is the same whatever other rows share the call (pairrm's own fp32 GEMM), so that
   // rows may be batched into one call without changing any row's bits.
   bool rows_independent() const;
+  // fp32: which GEMM runs this layer and how it was chosen (bf16/int8: how = "", gemm own).
+  const GemmChoice& gemm_choice() const;
   int n() const { return n_; }
   int k() const { return k_; }
   size_t packed_bytes() const;
@@ -62,8 +67,9 @@ class PackedLinear {
  private:
   void forward_panels(const float* A, int M, float* C, Epilogue epilogue, int ldc, int threads,
                       const float* residual) const;
-  void forward_emulated(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc,
-                        int threads) const;
+  void forward_sgemm(const float* A, int M, float* C, Epilogue epilogue, LinearScratch& scratch, int ldc,
+                     int threads) const;
+  PackedLinear(const float* W, const float* bias, int N, int K, Precision precision, const GemmChoice& choice);
   struct State;
   std::shared_ptr<const State> s_;
   int n_ = 0, k_ = 0;

@@ -31,15 +31,6 @@ void pack_transposed(const float* src, int ld, int N, int K, float* packed) {
 
 long dense_packed_floats(int N, int K) { return packed_panels_floats(N, K); }
 
-void pack_dense_weights(const float* W, int N, int K, float* packed, int threads) {
-  const int panels = (N + kPanelWidth - 1) / kPanelWidth;
-#pragma omp parallel for schedule(static) num_threads(std::max(1, threads))
-  for (int p = 0; p < panels; ++p) {
-    const int n0 = p * kPanelWidth;
-    pack_transposed(W + static_cast<long>(n0) * K, K, std::min(kPanelWidth, N - n0), K,
-                    packed + static_cast<long>(p) * K * kPanelWidth);
-  }
-}
 
 void pack_plain(const float* src, int ld, int K, int N, float* packed) {
   for (int p = 0; p * kPanelWidth < N; ++p) {

@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/endpoints.h"
 #include "server/peer.h"
+#include "tools/bench.h"
 
 namespace pairrm::server {
 namespace {
@@ -158,6 +159,7 @@ class Service {
         {"isa", i.isa},
         {"isa_choice", i.isa_choice},
         {"gemm_kernel", i.gemm_kernel},
+        {"dense_gemms", dense_gemms_json(i)},
         {"special_tokens",
          model_->tokenizer_options().special_text == SpecialTextPolicy::kLiteral ? "literal" : "hf"},
         {"limits",

@@ -56,15 +56,27 @@ double row_flops(const ModelConfig& c, double n) {
 
 }  // namespace
 
+nlohmann::ordered_json dense_gemms_json(const ModelInfo& info) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const DenseGemmInfo& g : info.dense_gemms)
+    out.push_back({{"n", g.n}, {"k", g.k}, {"layers", g.layers}, {"gemm", g.gemm}, {"how", g.how},
+                   {"own_gflops", g.own_gflops}, {"onednn_gflops", g.onednn_gflops}});
+  return out;
+}
+
 void run_ceilings(const BenchOptions& o) {
   const int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
   for (const Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
     const Ceiling c = measure_ceiling(p, threads);
     all.push_back(ceiling_json(c));
-    if (!o.json)
-      std::printf("%-5s %d threads: %-28s peak %6.0f GFLOP/s, dense-layer GEMM %6.0f GFLOP/s (%.0f%% of peak)\n",
-                  precision_name(p), threads, c.instruction, c.peak_gflops, c.gemm_gflops, 100 * c.gemm_gflops / c.peak_gflops);
+    if (o.json) continue;
+    std::printf("%-5s %d threads: %-28s peak %6.0f GFLOP/s, dense-layer GEMM %6.0f GFLOP/s (%.0f%% of peak)\n",
+                precision_name(p), threads, c.instruction, c.peak_gflops, c.gemm_gflops, 100 * c.gemm_gflops / c.peak_gflops);
+    for (const GemmCandidates& g : c.candidates)
+      std::printf("      %5dx%-5d own %6.0f GFLOP/s (%.0f%%), onednn %6.0f GFLOP/s (%.0f%%); engine runs %s (%s)\n", g.n, g.k,
+                  g.own_gflops, 100 * g.own_gflops / c.peak_gflops, g.onednn_gflops, 100 * g.onednn_gflops / c.peak_gflops,
+                  g.engine_gemm.c_str(), g.engine_how.c_str());
   }
   if (o.json) std::printf("%s\n", all.dump().c_str());
 }
@@ -117,6 +129,7 @@ void run_bench(const BenchOptions& o) {
       {"isa", model->info().isa},
       {"isa_choice", model->info().isa_choice},
       {"gemm_kernel", model->info().gemm_kernel},
+      {"dense_gemms", dense_gemms_json(model->info())},
       {"threads", ctx.threads()},
       {"pairs", pairs},
       {"tokens_per_pair", shortest != longest ? nlohmann::json("mixed " + std::to_string(shortest) + "-" + std::to_string(longest))
@@ -144,6 +157,9 @@ void run_bench(const BenchOptions& o) {
   std::printf("precision      %s (attention products %s), %d threads\n", pairrm::precision_name(o.load.precision),
               model->info().bf16_attention ? "bf16" : "fp32", ctx.threads());
   std::printf("gemm kernel    %s\n", model->info().gemm_kernel.c_str());
+  for (const DenseGemmInfo& g : model->info().dense_gemms)
+    std::printf("  %5dx%-5d   %s (%s; own %.0f, onednn %.0f GFLOP/s) for %s\n", g.n, g.k, g.gemm.c_str(), g.how.c_str(),
+                g.own_gflops, g.onednn_gflops, g.layers.c_str());
   std::printf("isa            %s (%s)\n", model->info().isa.c_str(), model->info().isa_choice.c_str());
   std::printf("pairs          %d x %s tokens\n", pairs, shortest != longest ? lengths.c_str() : std::to_string(rows.front().ids.size()).c_str());
   std::printf("time           %.3f s total, %.3f s per pair, %.2f pairs/s, %.0f tokens/s\n", run_s, run_s / pairs,

@@ -21,6 +21,9 @@ struct BenchOptions {
   LoadOptions load;
 };
 
+// ModelInfo::dense_gemms as JSON (bench, the server's /info).
+nlohmann::ordered_json dense_gemms_json(const ModelInfo& info);
+
 // Runs the benchmark and prints a report (text or one JSON object) to stdout.
 void run_bench(const BenchOptions& options);
 

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/gemm_choice.h"
 #include "kernels/isa.h"
 #include "kernels/kernel_table.h"
 #include "kernels/linear.h"
@@ -73,6 +74,20 @@ const char* fma_name(kernels::Isa isa) {
   }
 }
 
+nlohmann::ordered_json candidates_json(const Ceiling& c) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const GemmCandidates& g : c.candidates)
+    out.push_back({{"n", g.n},
+                   {"k", g.k},
+                   {"own_gflops", g.own_gflops},
+                   {"onednn_gflops", g.onednn_gflops},
+                   {"own_percent_of_peak", 100 * g.own_gflops / c.peak_gflops},
+                   {"onednn_percent_of_peak", 100 * g.onednn_gflops / c.peak_gflops},
+                   {"engine_gemm", g.engine_gemm},
+                   {"engine_how", g.engine_how}});
+  return out;
+}
+
 }  // namespace
 
 Ceiling measure_ceiling(Precision precision, int threads, const CeilingShape& shape) {
@@ -92,6 +107,13 @@ Ceiling measure_ceiling(Precision precision, int threads, const CeilingShape& sh
   }
   c.peak_gflops = peak_rate(loop, c.threads);
   c.gemm_gflops = gemm_rate(precision, c.threads, shape);
+  if (precision != Precision::kF32) return c;
+  const int H = shape.hidden, I = shape.intermediate;
+  for (const auto& [n, k] : {std::pair{3 * H, H}, {H, H}, {I, H}, {H, I}}) {
+    const kernels::GemmChoice now = kernels::measure_dense_gemm(n, k, c.threads, shape.tokens);
+    const kernels::GemmChoice engine = kernels::choose_dense_gemm(n, k, c.threads);
+    c.candidates.push_back({n, k, now.own_gflops, now.onednn_gflops, kernels::dense_gemm_name(engine.gemm), engine.how});
+  }
   return c;
 }
 
@@ -102,7 +124,8 @@ nlohmann::ordered_json ceiling_json(const Ceiling& c) {
           {"peak_instruction", c.instruction},
           {"peak_gflops", c.peak_gflops},
           {"gemm_gflops", c.gemm_gflops},
-          {"gemm_percent_of_peak", 100 * c.gemm_gflops / c.peak_gflops}};
+          {"gemm_percent_of_peak", 100 * c.gemm_gflops / c.peak_gflops},
+          {"dense_gemms", candidates_json(c)}};
 }
 
 }  // namespace pairrm

@@ -3,6 +3,7 @@
 // and the best GEMM throughput the library reaches on PairRM's dense-layer shapes, for a thread count.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "pairrm/pairrm.h"
 
@@ -13,12 +14,20 @@ struct CeilingShape {
   int tokens = 300;                        // rows of the GEMM (M)
 };
 
+// fp32: both GEMM candidates on one dense-layer shape, timed in this run, and the engine's choice for it.
+struct GemmCandidates {
+  int n = 0, k = 0;
+  double own_gflops = 0, onednn_gflops = 0;  // at CeilingShape::tokens rows
+  std::string engine_gemm, engine_how;       // choose_dense_gemm's answer (forced, cached or measured)
+};
+
 struct Ceiling {
   Precision precision = Precision::kF32;
   int threads = 1;
   const char* instruction = "";  // what the peak loop ran (e.g. "vfmadd231ps zmm", "vdpbf16ps zmm")
   double peak_gflops = 0;        // that instruction's rate on `threads` threads, register-resident
   double gemm_gflops = 0;        // the dense layers' GEMMs as the engine runs them (chunked, this precision)
+  std::vector<GemmCandidates> candidates;  // fp32 only: [3H,H] (qkv), [H,H], [I,H], [H,I]
 };
 
 // Measures both ceilings for one precision (about a second each). The peak of bf16/int8 is their dot-product
