@@ -45,6 +45,30 @@ BENCHMARK(BM_Linear)
                                  static_cast<int>(Precision::kInt8)}})
     ->Unit(benchmark::kMillisecond);
 
+// The fp32 GEMM candidates (kernels/gemm_choice.h) on PairRM's four dense shapes, each named explicitly:
+// 0 = pairrm's own packed-panel GEMM of the active level, 1 = oneDNN sgemm (one call for all M rows). Force a
+// level with PAIRRM_ISA (which also caps oneDNN).
+void BM_DenseGemm(benchmark::State& state) {
+  const int M = static_cast<int>(state.range(0)), N = static_cast<int>(state.range(1)), K = static_cast<int>(state.range(2));
+  const auto gemm = state.range(3) == 0 ? kernels::DenseGemm::kOwn : kernels::DenseGemm::kOneDnn;
+  const auto W = random_floats(static_cast<size_t>(N) * K, 0.03f, 1), b = random_floats(N, 0.02f, 2);
+  const auto A = random_floats(static_cast<size_t>(M) * K, 1.f, 3);
+  std::vector<float> C(static_cast<size_t>(M) * N);
+  kernels::PackedLinear lin(W.data(), b.data(), N, K, Precision::kF32, gemm);
+  kernels::LinearScratch scratch;
+  const int threads = omp_get_max_threads();
+  for (auto _ : state) lin.forward(A.data(), M, C.data(), kernels::Epilogue::kStore, scratch, 0, threads);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * K, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+  state.SetLabel(kernels::dense_gemm_name(gemm));
+}
+BENCHMARK(BM_DenseGemm)
+    ->ArgsProduct({{300, 2048}, {3072}, {1024}, {0, 1}})
+    ->ArgsProduct({{300, 2048}, {1024}, {1024}, {0, 1}})
+    ->ArgsProduct({{300, 2048}, {4096}, {1024}, {0, 1}})
+    ->ArgsProduct({{300, 2048}, {1024}, {4096}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+
 // Disentangled attention of one layer (16 heads) over L tokens; products in fp32 (0) or bf16 (1).
 void BM_Attention(benchmark::State& state) {
   const int L = static_cast<int>(state.range(0)), H = 1024, heads = 16, span = 256;

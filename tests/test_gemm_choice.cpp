@@ -113,7 +113,7 @@ TEST(GemmChoice, TheCacheIsWrittenReadAndNeverTrustedWhenDamaged) {
     EXPECT_EQ(c.own_gflops, 1.5);
     EXPECT_EQ(c.onednn_gflops, 2.5);
   }
-  for (const std::string damaged : {"{\"" + key + "\": {\"gemm\": \"blas\", \"own_gflops\": 1, \"onednn_gflops\": 2}}",
+  for (const std::string& damaged : {"{\"" + key + "\": {\"gemm\": \"blas\", \"own_gflops\": 1, \"onednn_gflops\": 2}}",
                                     std::string("not json at all {"), std::string("[1, 2, 3]")}) {
     SCOPED_TRACE(damaged);
     const fs::path file = dir / ("damaged_" + std::to_string(std::hash<std::string>{}(damaged)) + ".json");

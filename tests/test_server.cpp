@@ -123,6 +123,13 @@ TEST_F(ServerTest, HealthInfoMetrics) {
   EXPECT_EQ(i["attention_products"], "fp32");
   EXPECT_EQ(i["version"], version());
   EXPECT_EQ(i["model"]["num_layers"], 2);
+  // The fp32 GEMM of each dense-layer shape, as the model reports it (ModelInfo::dense_gemms).
+  ASSERT_EQ(i["dense_gemms"].size(), 4u) << i.dump();  // the tiny model's four shapes differ
+  for (const auto& g : i["dense_gemms"]) {
+    EXPECT_TRUE(g["gemm"] == "own" || g["gemm"] == "onednn") << g.dump();
+    EXPECT_GT(g["n"].get<int>(), 0);
+    EXPECT_FALSE(g["how"].get<std::string>().empty());
+  }
   post(c, "/compare", {{"source", "a"}, {"candidate_a", "b"}, {"candidate_b", "c"}});
   // cpp-httplib counts a request (its logger) after the reply is sent: wait until /compare is counted.
   std::string m;

@@ -127,6 +127,11 @@ def test_model_info_and_precisions():
     info = m.info
     assert info["layout"] == "pairrm-hf" and info["precision"] == "fp32" and info["num_layers"] > 0
     assert info["version"] == pairrm.__version__
+    # fp32: the GEMM of each of the 4 dense-layer shapes (qkv, attention output, ffn in/out) and how it was chosen
+    assert len(info["dense_gemms"]) == 4
+    for g in info["dense_gemms"]:
+        assert g["gemm"] in ("own", "onednn") and g["n"] > 0 and g["k"] > 0
+        assert g["how"] in ("measured", "cached", "forced by PAIRRM_GEMM")
     bf16 = pairrm.Model(model_dir("tiny"), precision="bf16")
     assert bf16.info["precision"] == "bf16"
     rows = [m.build_row("hello!", "hi!", "f**k off!")]

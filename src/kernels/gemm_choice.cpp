@@ -48,20 +48,32 @@ std::vector<float> filler(size_t n, uint32_t seed, float scale) {
   return v;
 }
 
-// GFLOP/s of one layer's forward pass over `rows` rows: best of three after a warm-up.
-double rate(const PackedLinear& layer, const std::vector<float>& A, int rows, int threads) {
-  std::vector<float> C(static_cast<size_t>(rows) * layer.n());
+// GFLOP/s of each layer's forward pass over `rows` rows (one row of `rows` tokens, as the encoder calls
+// oneDNN): two warm-up passes each, then five rounds that time the candidates in turn, best of five each.
+// In turn, not one after the other: a machine's noise (another tenant, the clock ramping up, the first
+// touches of fresh pages) then falls on both alike — measured on a Zen 4 host, the first candidate timed
+// alone ran at half its rate in one run of three and its shape was cached for oneDNN by mistake.
+std::vector<double> rates(const std::vector<const PackedLinear*>& layers, const std::vector<float>& A, int rows,
+                          int threads) {
+  std::vector<std::vector<float>> C(layers.size());
   LinearScratch scratch;
-  // One row per call for oneDNN, as the encoder runs it: here the single row is all `rows` tokens.
-  auto once = [&] { layer.forward(A.data(), rows, C.data(), Epilogue::kStore, scratch, 0, threads); };
-  once();
-  double best = 1e30;
-  for (int rep = 0; rep < 3; ++rep) {
-    const double t0 = now_s();
-    once();
-    best = std::min(best, now_s() - t0);
-  }
-  return 2.0 * rows * layer.n() * layer.k() / std::max(best, 1e-9) / 1e9;
+  auto once = [&](size_t i) {
+    C[i].resize(static_cast<size_t>(rows) * layers[i]->n());
+    layers[i]->forward(A.data(), rows, C[i].data(), Epilogue::kStore, scratch, 0, threads);
+  };
+  for (int warm = 0; warm < 2; ++warm)
+    for (size_t i = 0; i < layers.size(); ++i) once(i);
+  std::vector<double> best(layers.size(), 1e30);
+  for (int round = 0; round < 5; ++round)
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const double t0 = now_s();
+      once(i);
+      best[i] = std::min(best[i], now_s() - t0);
+    }
+  std::vector<double> gflops;
+  for (size_t i = 0; i < layers.size(); ++i)
+    gflops.push_back(2.0 * rows * layers[i]->n() * layers[i]->k() / std::max(best[i], 1e-9) / 1e9);
+  return gflops;
 }
 
 std::optional<DenseGemm> forced_gemm() {
@@ -151,8 +163,11 @@ GemmChoice measure_dense_gemm(int N, int K, int threads, int rows) {
   const auto A = filler(static_cast<size_t>(rows) * K, 3, 2.f);
   GemmChoice c;
   c.how = "measured";
-  c.own_gflops = rate(PackedLinear(W.data(), bias.data(), N, K, Precision::kF32, DenseGemm::kOwn), A, rows, threads);
-  c.onednn_gflops = rate(PackedLinear(W.data(), bias.data(), N, K, Precision::kF32, DenseGemm::kOneDnn), A, rows, threads);
+  const PackedLinear own(W.data(), bias.data(), N, K, Precision::kF32, DenseGemm::kOwn);
+  const PackedLinear onednn(W.data(), bias.data(), N, K, Precision::kF32, DenseGemm::kOneDnn);
+  const std::vector<double> r = rates({&own, &onednn}, A, rows, threads);
+  c.own_gflops = r[0];
+  c.onednn_gflops = r[1];
   c.gemm = c.onednn_gflops > kOneDnnMargin * c.own_gflops ? DenseGemm::kOneDnn : DenseGemm::kOwn;
   return c;
 }

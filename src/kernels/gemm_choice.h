@@ -32,7 +32,7 @@ constexpr int kChoiceRows = 300;
 constexpr double kOneDnnMargin = 1.05;
 
 // The choice for a fp32 [N, K] layer on `threads` threads (PAIRRM_GEMM, the cache, or a timing of about
-// 0.1 s per shape on the full model's shapes, written back to the cache). Memoised per process and shape.
+// 0.2 s per shape on the full model's shapes, written back to the cache). Memoised per process and shape.
 // Throws pairrm::Error for an unknown PAIRRM_GEMM value.
 GemmChoice choose_dense_gemm(int N, int K, int threads);
 

@@ -191,14 +191,14 @@ void encode_group(const GroupContext& g, const Group& group, float* x, int threa
   }
 }
 
-// Rows in order into groups of at most kGroupTokens tokens (a longer row is a group of its own) where the
+// Rows in order into groups of at most `group_tokens` tokens (a longer row is a group of its own) where the
 // precision's GEMMs give a row the same bits in any group; one row per group where they do not.
-std::vector<Group> group_rows(const std::vector<RowRef>& rows, bool rows_share_gemms) {
+std::vector<Group> group_rows(const std::vector<RowRef>& rows, bool rows_share_gemms, long group_tokens) {
   std::vector<Group> groups;
   for (size_t r = 0; r < rows.size(); ++r) {
     const int n = rows[r].length;
     if (n == 0) continue;
-    if (groups.empty() || !rows_share_gemms || groups.back().tokens + n > kGroupTokens) groups.emplace_back();
+    if (groups.empty() || !rows_share_gemms || groups.back().tokens + n > group_tokens) groups.emplace_back();
     Group& g = groups.back();
     g.rows.push_back(r);
     g.tokens += n;
@@ -223,17 +223,21 @@ void embed(const ModelConfig& c, const Weights& w, const std::vector<RowRef>& ro
   kernels::layer_norm(x, x, static_cast<int>(tokens), H, w.emb_ln_w.data, w.emb_ln_b.data, c.layer_norm_eps);
 }
 
-// Forms the groups (group_rows) and runs them. Groups of short rows run side by side, one thread each, as long as there is one for
-// every thread (only where rows cannot share a GEMM: otherwise they are grouped, and a group's GEMMs keep the
-// threads busy); the rest, and every group under an observer (not thread-safe), run one after another on
-// every thread. Either way a row gets the same bits (see encode_group).
+// Forms the groups (group_rows) and runs them. Groups of short rows run side by side, one thread each, as
+// long as there is one for every thread: single rows where rows cannot share a GEMM, groups of up to
+// kLaneGroupTokens where they can and the batch makes a group for every thread (else groups of up to
+// kGroupTokens, whose GEMMs keep every thread busy); the rest, and every group under an observer (not
+// thread-safe), run one after another on every thread. Either way a row gets the same bits (encode_group).
 void run_groups(const GroupContext& g, const std::vector<long>& offset, int threads, Workspace& ws) {
   const bool shared = g.layers.empty() || g.layers.front().rows_share_gemms;
-  const std::vector<Group> groups = group_rows(g.rows, shared);
   const int team = std::max(1, threads);
+  auto fits_a_lane = [&](const Group& group) { return group.longest <= kRowParallelMaxTokens && !g.observer; };
+  std::vector<Group> groups = group_rows(g.rows, shared, kLaneGroupTokens);
+  const long lane_ready = std::count_if(groups.begin(), groups.end(), fits_a_lane);
+  const bool side_by_side = !shared || (team > 1 && lane_ready >= team);
+  if (!side_by_side) groups = group_rows(g.rows, shared, kGroupTokens);
   std::vector<const Group*> team_groups, lane_groups;
-  for (const Group& group : groups)
-    (shared || group.longest > kRowParallelMaxTokens || g.observer ? team_groups : lane_groups).push_back(&group);
+  for (const Group& group : groups) (side_by_side && fits_a_lane(group) ? lane_groups : team_groups).push_back(&group);
   const size_t leftover = lane_groups.size() % team;
   team_groups.insert(team_groups.end(), lane_groups.end() - leftover, lane_groups.end());
   lane_groups.resize(lane_groups.size() - leftover);
