@@ -162,13 +162,18 @@ def synthetic_rows(args, vocab, prefixes):
     return rows
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model")
+def add_workload_arguments(ap):
+    """The rows' options, as `pairrm bench` has them (also bench/onnx_export.py's)."""
     ap.add_argument("--tokens", type=int, default=300)
     ap.add_argument("--pairs", type=int, default=0, help="default: 3, or 64 with --mixed")
     ap.add_argument("--mixed", action="store_true", help="64 rows with lengths spread over 100..1000 tokens")
     ap.add_argument("--threads", type=int, default=2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    add_workload_arguments(ap)
     ap.add_argument("--check", action="store_true", help="compare the logits with pairrm.cpp (its Python module)")
     args = ap.parse_args()
     args.pairs = args.pairs or (64 if args.mixed else 3)
