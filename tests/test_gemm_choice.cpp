@@ -89,7 +89,7 @@ TEST(GemmChoice, TheCacheIsWrittenReadAndNeverTrustedWhenDamaged) {
   ScopedEnv no_force("PAIRRM_GEMM", nullptr);
   const fs::path dir = fresh_dir("cache");
   const int N = 80, K = 56, threads = 2;
-  const std::string key = kernels::gemm_cache_key(N, K, threads);
+  const std::string key = kernels::gemm_cache_key(N, K);
   {
     const fs::path file = dir / "sub" / "first.json";  // the directory is created too
     ScopedEnv env("PAIRRM_GEMM_CACHE", file.c_str());
@@ -100,8 +100,10 @@ TEST(GemmChoice, TheCacheIsWrittenReadAndNeverTrustedWhenDamaged) {
     ASSERT_TRUE(j.contains(key)) << j.dump();
     EXPECT_EQ(j[key]["gemm"], kernels::dense_gemm_name(c.gemm));
     EXPECT_DOUBLE_EQ(j[key]["own_gflops"].get<double>(), c.own_gflops);
-    // The same process asks again: the memo, no second timing.
+    // The same process asks again, on any thread count: the memo, no second timing, the same choice (a
+    // row's bits must not depend on --threads).
     EXPECT_EQ(kernels::choose_dense_gemm(N, K, threads).own_gflops, c.own_gflops);
+    EXPECT_EQ(kernels::choose_dense_gemm(N, K, 1).own_gflops, c.own_gflops);
   }
   {
     const fs::path file = dir / "by_hand.json";

@@ -150,11 +150,11 @@ std::string gemm_cache_path() {
   return "";
 }
 
-std::string gemm_cache_key(int N, int K, int threads) {
+std::string gemm_cache_key(int N, int K) {
   const dnnl_version_t* v = dnnl_version();
   std::ostringstream key;
   key << cpu_model() << " | " << isa_name(active_isa()) << " | oneDNN " << v->major << "." << v->minor << "."
-      << v->patch << " | " << threads << " threads | " << N << "x" << K;
+      << v->patch << " | " << N << "x" << K;
   return key.str();
 }
 
@@ -177,7 +177,9 @@ GemmChoice choose_dense_gemm(int N, int K, int threads) {
   threads = std::max(1, threads);
   static std::mutex mutex;
   static std::map<std::string, GemmChoice> memo;
-  const std::string key = gemm_cache_key(N, K, threads), path = gemm_cache_path();
+  // Not keyed by the thread count: a row's bits must not depend on --threads, so every thread count of a
+  // machine runs the choice first made there (timed on the threads of that first load).
+  const std::string key = gemm_cache_key(N, K), path = gemm_cache_path();
   std::lock_guard<std::mutex> lock(mutex);  // one timing at a time: two at once would time each other
   const std::string memo_key = path + "\n" + key;  // a process that changes the cache's path reads the new one
   if (auto it = memo.find(memo_key); it != memo.end()) return it->second;

@@ -31,7 +31,7 @@ constexpr int kChoiceRows = 300;
 // one row does not credit, and fewer flips between near-equal rates from one machine's noise.
 constexpr double kOneDnnMargin = 1.05;
 
-// The choice for a fp32 [N, K] layer on `threads` threads (PAIRRM_GEMM, the cache, or a timing of about
+// The choice for a fp32 [N, K] layer, timed on `threads` threads where it is first made (PAIRRM_GEMM, the cache, or a timing of about
 // 0.2 s per shape on the full model's shapes, written back to the cache). Memoised per process and shape.
 // Throws pairrm::Error for an unknown PAIRRM_GEMM value.
 GemmChoice choose_dense_gemm(int N, int K, int threads);
@@ -41,7 +41,8 @@ GemmChoice measure_dense_gemm(int N, int K, int threads, int rows = kChoiceRows)
 
 // Where the cache lives ("" = none), from the environment as described above.
 std::string gemm_cache_path();
-// The cache's key for a shape on this machine: CPU model, active ISA level, oneDNN version, threads, shape.
-std::string gemm_cache_key(int N, int K, int threads);
+// The cache's key for a shape on this machine: CPU model, active ISA level, oneDNN version, shape. Not the
+// thread count: the choice (and so a row's bits) is the same for every --threads.
+std::string gemm_cache_key(int N, int K);
 
 }  // namespace pairrm::kernels
