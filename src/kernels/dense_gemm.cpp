@@ -280,22 +280,19 @@ void pack_dense_weights(const float* W, int N, int K, float* packed, int threads
   for (int p = 0; p < panels; ++p) {
     const int n0 = p * kPanelWidth, cols = std::min(kPanelWidth, N - n0);
     float* panel = packed + static_cast<long>(p) * K * kPanelWidth;
-    if (cols < kPanelWidth) std::memset(panel, 0, sizeof(float) * K * kPanelWidth);
     const float* rows = W + static_cast<long>(n0) * K;
+#if !defined(__AVX2__) || defined(__AVX512F__)
+    pack_transposed(rows, K, cols, K, panel);  // the plain [K][32] panel, as the attention's operands
+#else
+    if (cols < kPanelWidth) std::memset(panel, 0, sizeof(float) * K * kPanelWidth);
     for (int k0 = 0; k0 < K; k0 += kKc) {
       const int kc = std::min(kKc, K - k0);
       float* slice = panel + static_cast<long>(k0) * kPanelWidth;
       // k outer: the slice is written in order, the 32 source rows read as 32 sequential streams.
       for (int k = 0; k < kc; ++k)
-        for (int c = 0; c < cols; ++c) {
-#if defined(__AVX2__) && !defined(__AVX512F__)
-          const long at = (c / 16) * 16L * kc + k * 16L + c % 16;
-#else
-          const long at = k * static_cast<long>(kPanelWidth) + c;
-#endif
-          slice[at] = rows[static_cast<long>(c) * K + k0 + k];
-        }
+        for (int c = 0; c < cols; ++c) slice[(c / 16) * 16L * kc + k * 16L + c % 16] = rows[static_cast<long>(c) * K + k0 + k];
     }
+#endif
   }
 }
 

@@ -393,8 +393,7 @@ void PackedLinear::forward_sgemm(const float* A, int M, float* C, Epilogue e, Li
   scratch.a_wide.resize(s.precision == Precision::kF32 ? 0 : static_cast<size_t>(M) * K);
   const float* a = s.precision == Precision::kF32 ? A : scratch.a_wide.data();
   float* wide = scratch.a_wide.data();
-  if (s.precision == Precision::kF32) {
-  } else if (int8) {
+  if (int8) {
     quantize_rows(A, M, K, scratch, threads);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int m = 0; m < M; ++m) {
@@ -402,7 +401,7 @@ void PackedLinear::forward_sgemm(const float* A, int M, float* C, Epilogue e, Li
       const int32_t zero = scratch.a_zero[m];
       for (int k = 0; k < K; ++k) wide[static_cast<size_t>(m) * K + k] = static_cast<float>(q[k] - zero);
     }
-  } else {
+  } else if (s.precision == Precision::kBF16) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (long i = 0; i < static_cast<long>(M) * K; ++i) wide[i] = bf16_to_float(float_to_bf16(A[i]));
   }
