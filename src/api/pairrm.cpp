@@ -73,7 +73,10 @@ std::shared_ptr<const Model> Model::load(const std::string& directory, const Loa
     const PackedLayer& first = impl->packed.front();
     const std::pair<const kernels::PackedLinear*, const char*> layers[] = {
         {&first.qkv, "qkv"}, {&first.out, "attention output"}, {&first.ffn_in, "ffn in"}, {&first.ffn_out, "ffn out"}};
-    for (const auto& [lin, name] : layers) {
+    for (const auto& layer : layers) {
+      // Plain names, not a structured binding: clang before 16 cannot capture a binding in the lambda below.
+      const kernels::PackedLinear* lin = layer.first;
+      const char* name = layer.second;
       const std::string kernel = lin->kernel_name();
       if (info.gemm_kernel.find(kernel) == std::string::npos)
         info.gemm_kernel += (info.gemm_kernel.empty() ? "" : "; ") + kernel;
