@@ -51,7 +51,21 @@ struct Serve final : Command {
         ->check(CLI::PositiveNumber);
     app->add_option("--max-passes", serve.max_passes, "forward passes per request (default 4096)")
         ->check(CLI::PositiveNumber);
-    app->add_option("--http-threads", serve.http_threads, "connections served at once (default 64)")
+    app->add_option("--http-threads", serve.http_threads,
+                    "requests handled at once; a request is read whole before it takes one (default 64)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--read-timeout-s", serve.read_timeout_s,
+                    "a request's head and body must arrive within this, or 408 (default 30)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--idle-timeout-s", serve.idle_timeout_s,
+                    "keep-alive connections with no request started close after this (default 5)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-connections", serve.max_connections,
+                    "connections open at once; the idle one waiting longest closes for a new one, else 503 "
+                    "(default 1024)")
+        ->check(CLI::PositiveNumber);
+    app->add_option("--max-connections-per-client", serve.max_connections_per_client,
+                    "connections open at once from one address, then 429 (default 128)")
         ->check(CLI::PositiveNumber);
   }
 

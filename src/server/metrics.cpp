@@ -42,6 +42,11 @@ void Metrics::request(const std::string& endpoint, int status, double seconds) {
   latency_.try_emplace(endpoint, kLatencyBounds).first->second.observe(seconds);
 }
 
+void Metrics::connection_refused(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++connections_refused_[reason];
+}
+
 void Metrics::rejected(const std::string& reason) {
   std::lock_guard<std::mutex> lock(mu_);
   ++rejected_[reason];
@@ -84,6 +89,14 @@ std::string Metrics::prometheus() const {
     auto it = rejected_.find(reason);
     out += std::string("pairrm_rejected_total{reason=\"") + reason + "\"} " +
            std::to_string(it == rejected_.end() ? 0 : it->second) + "\n";
+  }
+  out += "# HELP pairrm_connections_refused_total Connections refused or closed by the front door: per_client_limit "
+         "(429), full (503), read_timeout (408), idle_evicted (closed idle for a new one), head_too_large (431), body_too_large (413).\n"
+         "# TYPE pairrm_connections_refused_total counter\n";
+  for (const char* reason : {"per_client_limit", "full", "read_timeout", "idle_evicted", "head_too_large", "body_too_large"}) {
+    auto it = connections_refused_.find(reason);
+    out += std::string("pairrm_connections_refused_total{reason=\"") + reason + "\"} " +
+           std::to_string(it == connections_refused_.end() ? 0 : it->second) + "\n";
   }
   out += "# HELP pairrm_queue_rows Forward passes waiting for a worker.\n# TYPE pairrm_queue_rows gauge\n";
   out += "pairrm_queue_rows " + std::to_string(queue_rows_) + "\n";

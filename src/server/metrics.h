@@ -26,6 +26,9 @@ class Metrics {
  public:
   void request(const std::string& endpoint, int status, double seconds);
   void rejected(const std::string& reason);
+  // A connection the front door refused or cut: per_client_limit, full, read_timeout, idle_evicted,
+  // head_too_large (server/connection_gate.h).
+  void connection_refused(const std::string& reason);
   // A worker took `rows` from the queue, leaving `queue_rows` waiting, and is running them (batch() reports
   // them done). One update of both gauges, so that a reader never sees the rows in neither.
   void batch_started(long rows, long queue_rows);
@@ -38,6 +41,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, long> requests_;
   std::map<std::string, Histogram> latency_;
   std::map<std::string, long> rejected_;
+  std::map<std::string, long> connections_refused_;
   Histogram batch_rows_{{1, 2, 4, 8, 16, 32, 64, 128, 256}};
   long rows_ = 0, tokens_ = 0, batches_ = 0, queue_rows_ = 0, running_rows_ = 0;
   double compute_seconds_ = 0;

@@ -1,21 +1,17 @@
-// Noticing that an HTTP client went away while its request waits for the network. cpp-httplib does not
-// hand the connection's socket to a handler, so it is found by its peer address among the process's
-// sockets (once per request) and then polled for a hang-up.
+// Noticing that an HTTP client went away while its request waits for the network: the connection's socket
+// (ConnectionGate::current_socket) is polled for a hang-up.
 #pragma once
-#include <string>
 
 namespace pairrm::server {
 
 class PeerWatch {
  public:
-  PeerWatch(std::string address, int port) : address_(std::move(address)), port_(port) {}
-  // True once the peer has closed its end. False when the socket cannot be found (never cancels wrongly).
-  bool closed();
+  explicit PeerWatch(int fd) : fd_(fd) {}
+  // True once the peer has closed its end. False for no socket (-1): never cancels wrongly.
+  bool closed() const;
 
  private:
-  std::string address_;
-  int port_;
-  int fd_ = -2;  // -2: not looked up yet; -1: not found
+  int fd_;
 };
 
 }  // namespace pairrm::server

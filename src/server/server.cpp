@@ -13,6 +13,7 @@
 #include "util/bundled_model.h"
 #include "server/metrics.h"
 #include "server/endpoints.h"
+#include "server/connection_gate.h"
 #include "server/peer.h"
 #include "tools/bench.h"
 
@@ -48,13 +49,26 @@ const char* kRandomWeightsWarning =
     "this server runs the bundled tiny RANDOM-WEIGHT test model: its scores are meaningless (start it with "
     "--model DIR or a Hugging Face repo id, e.g. --model llm-blender/PairRM-hf)";
 
-// cpp-httplib 0.11 listens with a backlog of 5 (a compile-time constant of the packaged library): 32 clients
-// connecting at once overflow it and some connections stall or drop. Its listening socket is protected, so a
-// subclass re-issues listen() with a real backlog (Linux updates the backlog of a listening socket).
+// httplib's parser and router over one request the connection gate has read whole (server/connection_gate.h):
+// httplib's own listening and per-connection threads are not used.
 class HttpServer : public httplib::Server {
  public:
-  void set_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+  bool answer(httplib::Stream& stream, bool close_connection, bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, nullptr);
+  }
 };
+
+const char* gate_event_name(GateEvent::Kind kind) {
+  switch (kind) {
+    case GateEvent::kPerClientLimit: return "per_client_limit";
+    case GateEvent::kFull: return "full";
+    case GateEvent::kReadTimeout: return "read_timeout";
+    case GateEvent::kIdleEvicted: return "idle_evicted";
+    case GateEvent::kHeadTooLarge: return "head_too_large";
+    case GateEvent::kBodyTooLarge: return "body_too_large";
+  }
+  return "other";
+}
 
 class Service {
  public:
@@ -74,7 +88,7 @@ class Service {
     svr.set_payload_max_length(options_.max_body_bytes);
     for (const std::string& path : endpoints_.paths()) {
       svr.Post(path, [this, path](const httplib::Request& req, httplib::Response& res) {
-        PeerWatch peer(req.remote_addr, req.remote_port);
+        PeerWatch peer(ConnectionGate::current_socket());
         const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(options_.timeout_s));
         RequestScorer scorer(scheduler_, deadline, [&peer] { return peer.closed(); }, options_.max_passes);
@@ -105,7 +119,7 @@ class Service {
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       if (res.status == 404) return send_error(res, 404, "no endpoint " + req.method + " " + req.path);
-      if (res.status == 413) return send_error(res, 413, "request body over the limit (--max-body-bytes)");
+      if (res.status == 413) return send_error(res, 413, kBodyOverLimitMessage);
       send_error(res, res.status, "HTTP error " + std::to_string(res.status));
     });
     svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -165,7 +179,10 @@ class Service {
         {"limits",
          {{"max_body_bytes", options_.max_body_bytes}, {"max_items", options_.max_items},
           {"max_candidates", options_.max_candidates}, {"max_passes", options_.max_passes},
-          {"timeout_s", options_.timeout_s}, {"max_queue", scheduler_.options().max_queue_rows}}},
+          {"timeout_s", options_.timeout_s}, {"max_queue", scheduler_.options().max_queue_rows},
+          {"http_threads", options_.http_threads}, {"read_timeout_s", options_.read_timeout_s},
+          {"idle_timeout_s", options_.idle_timeout_s}, {"max_connections", options_.max_connections},
+          {"max_connections_per_client", options_.max_connections_per_client}}},
         {"workers", scheduler_.options().workers},
         {"threads_per_worker", scheduler_.options().threads_per_worker},
         {"auth", !options_.api_key.empty()},
@@ -207,23 +224,32 @@ int run_server(std::shared_ptr<const Model> model, const ServerOptions& options)
 
   Service service(std::move(model), options);
   HttpServer svr;
-  const int pool = std::max(1, options.http_threads);
-  svr.new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<size_t>(pool)); };
-  svr.set_keep_alive_timeout(5);
-  svr.set_keep_alive_max_count(10000);  // the library's default (5) makes busy clients reconnect constantly
+  // The Keep-Alive header httplib writes states the gate's idle limit.
+  svr.set_keep_alive_timeout(static_cast<time_t>(std::max(1.0, options.idle_timeout_s)));
+  svr.set_keep_alive_max_count(10000);
   service.install(svr);
 
-  int port = options.port;
-  if (port == 0) {
-    port = svr.bind_to_any_port(options.host);
-  } else if (!svr.bind_to_port(options.host, port)) {
-    port = -1;
-  }
+  GateOptions gate_options;
+  gate_options.host = options.host;
+  gate_options.port = options.port;
+  gate_options.workers = std::max(1, options.http_threads);
+  gate_options.read_timeout_s = options.read_timeout_s;
+  gate_options.idle_timeout_s = options.idle_timeout_s;
+  gate_options.max_connections = options.max_connections;
+  gate_options.max_connections_per_client = options.max_connections_per_client;
+  gate_options.max_body_bytes = options.max_body_bytes;
+  gate_options.max_requests_per_connection = 10000;
+  ConnectionGate gate(
+      gate_options,
+      [&svr](httplib::Stream& stream, bool close, bool& closed) { return svr.answer(stream, close, closed); },
+      [&service](GateEvent::Kind kind) { service.metrics().connection_refused(gate_event_name(kind)); });
+  std::string error;
+  const int port = gate.bind(error);
   if (port < 0) {
-    std::fprintf(stderr, "pairrm serve: cannot listen on %s:%d\n", options.host.c_str(), options.port);
+    std::fprintf(stderr, "pairrm serve: cannot listen on %s:%d: %s\n", options.host.c_str(), options.port,
+                 error.c_str());
     return 1;
   }
-  svr.set_backlog(1024);
   std::printf("pairrm serve: listening on http://%s:%d\n", options.host.c_str(), port);
   std::fflush(stdout);
   if (service.random_weights()) std::fprintf(stderr, "pairrm serve: warning: %s\n", kRandomWeightsWarning);
@@ -234,11 +260,11 @@ int run_server(std::shared_ptr<const Model> model, const ServerOptions& options)
     if (sigwait(&stop_signals, &sig) != 0 || done) return;  // done: woken by run_server's own exit below
     signalled = true;
     std::fprintf(stderr, "pairrm serve: %s, finishing the requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    // No new connections, keep-alive connections close after their current request; listen returns once
-    // every handler has answered (the scheduler keeps running until then).
-    svr.stop();
+    // No new connections, idle and half-read ones close, the others after their current request; run
+    // returns once every handler has answered (the scheduler keeps running until then).
+    gate.stop();
   });
-  svr.listen_after_bind();
+  gate.run();
   done = true;
   if (!signalled) pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();

@@ -18,7 +18,11 @@ struct ServerOptions {
   size_t max_items = 64;         // comparisons / rankings per request
   size_t max_candidates = 32;    // per ranking
   long max_passes = 4096;        // forward passes per request
-  int http_threads = 64;         // connections served at once
+  int http_threads = 64;         // requests handled at once (the gate reads them whole first)
+  double read_timeout_s = 30;    // a request's head and body must arrive within this (then 408)
+  double idle_timeout_s = 5;     // keep-alive connections with no request started close after this
+  int max_connections = 1024;    // open at once (the idle one waiting longest is closed for a new one)
+  int max_connections_per_client = 128;  // open at once from one address (then 429)
   // The pointwise score's reference when a request gives none (server/pointwise.h): "fixed" (every text
   // against reference_text, default "", the empty answer) or "others" (the texts of a request ranked
   // against each other, as /rank).
