@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan+UBSan, build-fuzz/) and runs each for SECONDS (default 45),
 # as many targets at once as there are cores (one process each).
-#   scripts/fuzz.sh [--minimise] [SECONDS] [TARGET...]     targets: safetensors config tokenizer jsonl http_body
+#   scripts/fuzz.sh [--minimise] [SECONDS] [TARGET...]     targets: safetensors config tokenizer jsonl http_body request_framing
 # FUZZ_RUNS=N also stops each target after N executions (the long runs: FUZZ_RUNS=10000000 with a large SECONDS);
 # `kill -INT` of a target's process stops it early as a clean run (libFuzzer exits 72 after its final stats).
 # SECONDS 0 with --minimise: only the minimising step, over what earlier runs left in build-fuzz/corpus.
@@ -16,7 +16,7 @@ minimise=0
 if [ "${1:-}" = "--minimise" ]; then minimise=1; shift; fi
 seconds=${1:-45}
 shift || true
-targets=(${@:-safetensors config tokenizer jsonl http_body})
+targets=(${@:-safetensors config tokenizer jsonl http_body request_framing})
 jobs=$(nproc 2>/dev/null || echo 2)
 CC=${CC:-clang} CXX=${CXX:-clang++} cmake -S . -B build-fuzz -DPAIRRM_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$jobs"

@@ -99,6 +99,7 @@ RequestExtent scan_request(std::string_view bytes, size_t max_head, size_t max_b
   RequestExtent r;
   uint64_t content_length = 0;
   bool has_length = false, bad_length = false;
+  size_t expect_begin = 0, expect_end = 0;
   size_t at = line_end(bytes, 0);  // the request line
   if (at == std::string_view::npos) {
     if (bytes.size() > max_head) r.state = RequestExtent::kHeadTooLarge;
@@ -127,11 +128,13 @@ RequestExtent scan_request(std::string_view bytes, size_t max_head, size_t max_b
     } else if (iequals(name, "transfer-encoding")) {
       r.chunked = r.chunked || icontains(value, "chunked");
     } else if (iequals(name, "expect") && iequals(value, "100-continue")) {
-      r.expect_begin = begin;
-      r.expect_end = at;
+      expect_begin = begin;
+      expect_end = at;
     }
   }
   r.head_end = at;
+  r.expect_begin = expect_begin;  // only once the head is whole
+  r.expect_end = expect_end;
   if (r.chunked) {
     scan_chunked(bytes, at, max_body, r);
     return r;

@@ -19,7 +19,7 @@ struct RequestExtent {
   size_t head_end = 0;  // bytes of request line and headers, the empty line included (0: not seen yet)
   size_t end = 0;       // kComplete: bytes of the whole request
   bool chunked = false;
-  // An "Expect: 100-continue" header line, [expect_begin, expect_end) (expect_end 0: none).
+  // An "Expect: 100-continue" header line, [expect_begin, expect_end), once the head is whole (expect_end 0: none).
   size_t expect_begin = 0, expect_end = 0;
 };
 
