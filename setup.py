@@ -8,7 +8,8 @@ first and `pip uninstall` of either leaves the other intact (docs/coming-from-ll
 
 The build is portable (pairrm's kernels are compiled per ISA level and chosen by cpuid at run time), so a
 wheel built here runs on any x86-64 CPU. Environment: PAIRRM_NATIVE=ON also compiles the rest for this
-machine; CMAKE_BUILD_PARALLEL_LEVEL sets the compile jobs (default: all cores).
+machine; CMAKE_BUILD_PARALLEL_LEVEL sets the compile jobs (default: all cores); PAIRRM_CMAKE_BUILD_DIR=DIR
+builds the module in an existing Release tree (configured with PAIRRM_BUILD_PYTHON=ON) instead of build-python/.
 """
 import os
 import pathlib
@@ -33,6 +34,13 @@ class CMakeExtension(Extension):
 class CMakeBuild(build_ext):
     def build_extension(self, ext: Extension) -> None:
         target = pathlib.Path(self.get_ext_fullpath(ext.name)).resolve()
+        # PAIRRM_CMAKE_BUILD_DIR: a Release tree already configured with the Python module (scripts/test.sh
+        # passes build/, which it has just built): the module target is brought up to date there instead of
+        # compiling the engine a second time.
+        reuse = os.environ.get("PAIRRM_CMAKE_BUILD_DIR")
+        if reuse:
+            self.build_in(pathlib.Path(reuse).resolve(), target)
+            return
         build_dir = ROOT / "build-python"
         configure = [
             "cmake", "-S", str(ROOT), "-B", str(build_dir),
@@ -42,6 +50,13 @@ class CMakeBuild(build_ext):
             f"-DPAIRRM_NATIVE={os.environ.get('PAIRRM_NATIVE', 'OFF')}",
         ]
         subprocess.check_call(configure)
+        self.build_in(build_dir, target)
+
+    @staticmethod
+    def build_in(build_dir: pathlib.Path, target: pathlib.Path) -> None:
+        cache = build_dir / "CMakeCache.txt"
+        if not cache.is_file() or "PAIRRM_BUILD_PYTHON:BOOL=ON" not in cache.read_text():
+            raise RuntimeError(f"{build_dir} is not a CMake build of pairrm with PAIRRM_BUILD_PYTHON=ON")
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
         subprocess.check_call(["cmake", "--build", str(build_dir), "--target", "_pairrm", "-j", jobs])
         built = sorted((build_dir / "python" / "pairrm").glob("_pairrm*.so"))

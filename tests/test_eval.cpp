@@ -324,7 +324,7 @@ std::vector<std::string> console_lines(const std::string& log) {
 TEST(EvalReport, SelfContainedPageRendersInHeadlessChromiumWithTheNumbers) {
   const Browser browser = Browser::find();
   if (browser.binary.empty()) {
-    if (std::getenv("CI")) FAIL() << "chromium is missing (scripts/setup.sh installs it)";
+    if (std::getenv("CI")) FAIL() << "chromium is missing (scripts/setup.sh --dev installs it)";
     GTEST_SKIP() << "chromium not installed";
   }
   const auto dir = temp_dir("html");

@@ -65,19 +65,22 @@ def llm_blender_module():
     return llm_blender
 
 
-def torch_importable() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("torch") is not None
+def require_module(name: str, why: str):
+    """``import name`` for a test that needs an optional dependency: skipped where it is not importable, except
+    under CI (any non-empty CI variable), where a missing or broken install is a failure, not a silent skip.
+    ``why`` says where CI gets it. Usable at module level (the skip then covers the whole file)."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:  # absent, or present but broken (an import inside it fails)
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not importable ({e}); {why}", pytrace=False)
+        pytest.skip(f"{name} is not importable ({e})", allow_module_level=True)
 
 
 def require_torch() -> None:
-    """The torch half of the "with and without torch" tests: skipped where PyTorch is absent, except under CI,
-    where a missing dependency is a failure (scripts/setup.sh installs python3-torch)."""
-    if torch_importable():
-        return
-    if os.environ.get("CI"):
-        pytest.fail("torch is not importable (CI installs python3-torch with scripts/setup.sh)")
-    pytest.skip("torch is not importable")
+    """The torch half of the "with and without torch" tests (scripts/setup.sh installs python3-torch)."""
+    require_module("torch", "CI installs python3-torch with scripts/setup.sh")
 
 
 def link_checkpoint(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:

@@ -19,11 +19,14 @@ TORCH = [pytest.param(False, id="numpy"), pytest.param(True, id="torch")]
 
 def cases_of(text_cases):
     """The README's two inputs, three samples each."""
-    return text_cases["models"]["tiny"]["rank_cases"][:2]
+    cases = text_cases["models"]["tiny"]["rank_cases"][:2]
+    assert [len(c["candidates"]) for c in cases] == [3, 3]
+    return cases
 
 
 def bubble_pick(M, margin=1e-3):
     """llm-blender's single bubble pass over the given order, from the reference's matrix M[i][j] = logit(i, j)."""
+    assert len(M) >= 2
     cur = 0
     for nxt in range(1, len(M)):
         s = M[cur][nxt] - M[nxt][cur]
@@ -113,7 +116,8 @@ def test_instructions_and_checks(tiny, text_cases):
     with pytest.raises(TypeError, match="generate"):
         tiny.n_generate(object(), None, ["a"])
     # instruction + "\n" + input for the generator
-    tokenizer.prompt_ids = {f"Answer:\n{c['source']}": v for c, v in zip(cases, tokenizer.prompt_ids.values())}
+    tokenizer.prompt_ids = {f"Answer:\n{c['source']}": v
+                            for c, v in zip(cases, tokenizer.prompt_ids.values(), strict=True)}
     tiny.n_generate(model, tokenizer, [c["source"] for c in cases], instructions=["Answer:"] * 2, n=3)
     assert tokenizer.calls[-1] == [f"Answer:\n{c['source']}" for c in cases]
 

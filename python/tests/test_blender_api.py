@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pairrm
-from conftest import model_dir
+from conftest import llm_blender_module, model_dir
 
 SOURCE = "What is the capital of France?"
 CANDS = ["Paris.", "It is Paris, on the Seine.", "London.", "I don't know.", "paris"]
@@ -88,17 +88,47 @@ def test_best_and_worst_of_n(tiny):
     assert tiny.get_best_of_n(["x"], [["a"]], return_all=True) == [["a"]]
 
 
+def test_llm_blender_gpt_eval_utils_values(tiny):
+    """llm_blender.gpt_eval.utils (LLM-Blender's llm_blender/gpt_eval/utils.py): its two ranking helpers, on a
+    comparison matrix worked out by hand and on the engine's own pairwise logits."""
+    llm_blender_module()
+    from llm_blender.gpt_eval import utils
+    assert sorted(utils.__all__) == ["get_ranks_from_scores", "get_scores_from_cmps"]
+    cmps = [[[0.0, 2.0, -1.0], [1.0, 0.0, 3.0], [0.5, -2.0, 0.0]]]  # a list, as llm-blender accepts
+    # max_logits: mean over j of cmp[i][j] - cmp[j][i] (diagonal included): (0 + 1 - 1.5) / 3, (-1 + 0 + 5) / 3,
+    # (1.5 - 5 + 0) / 3. float32 of values exact to the last bit of float64: equal after the same rounding.
+    logits = utils.get_scores_from_cmps(cmps)
+    assert logits.dtype == np.float32 and logits.shape == (1, 3)
+    np.testing.assert_array_equal(logits, np.float32([[-1 / 6, 4 / 3, -7 / 6]]))
+    # max_wins: the row's wins (cmp > 0) plus the share of losses in the column (cmp < 0): 1 + 0, 2 + 1/3, 1 + 1/3.
+    wins = utils.get_scores_from_cmps(np.array(cmps), policy="max_wins")
+    np.testing.assert_array_equal(wins, np.float32([[1, 7 / 3, 4 / 3]]))
+    # Ranks: 1 = best; equal scores share the best of their places and the next place is skipped.
+    one = utils.get_ranks_from_scores([0.5, 2.0, 0.5, -1.0])
+    assert one.dtype == np.int32 and one.tolist() == [2, 1, 2, 4]
+    assert utils.get_ranks_from_scores(np.array([[3.0, 1.0, 2.0], [1.0, 1.0, 1.0]])).tolist() == [[1, 3, 2], [1, 1, 1]]
+    assert utils.get_ranks_from_scores(logits).tolist() == [[2, 1, 3]]
+    assert utils.get_ranks_from_scores(wins).tolist() == [[3, 1, 2]]
+    # On the engine's pairwise logits: what Blender.rank returns (float32 rounding of the same mean).
+    M = pairwise(tiny, SOURCE, CANDS)
+    scores = utils.get_scores_from_cmps(M[None])
+    np.testing.assert_allclose(scores, tiny.rank([SOURCE], [CANDS], return_scores=True), rtol=1e-6, atol=1e-7)
+    assert np.diff(np.sort(scores[0])).min() > 1e-4  # far apart: the ranks cannot depend on that rounding
+    np.testing.assert_array_equal(utils.get_ranks_from_scores(scores), tiny.rank([SOURCE], [CANDS]))
+
+
 def test_judge_matches_pairwise_logits():
     judge = pairrm.PairRMJudge(model_dir("tiny"), threads=2, seed=3)
     prompts = [SOURCE, "hello!", "I love you!"]
     pairs = [[CANDS[0], CANDS[2]], ["hi!", "f**k off!"], ["I hate you!", "I love you, too!"]]
     blender = judge.blender
-    gaps = [(lambda M: M[0, 1] - M[1, 0])(pairwise(blender, p, c)) for p, c in zip(prompts, pairs)]
+    gaps = [(lambda M: M[0, 1] - M[1, 0])(pairwise(blender, p, c)) for p, c in zip(prompts, pairs, strict=True)]
     for shuffle in (False, True):
         idx = judge.judge(prompts, pairs, shuffle_order=shuffle)
         assert idx == [0 if g > 0 else 1 for g in gaps]  # the caller's order, whatever the shuffle
         probs = judge.judge(prompts, pairs, shuffle_order=shuffle, return_scores=True, temperature=2.0)
-        for p, g in zip(probs, gaps):
+        assert len(probs) == len(gaps) == 3
+        for p, g in zip(probs, gaps, strict=True):
             assert isinstance(p, float)
             assert p == pytest.approx(1 / (1 + math.exp(-g / 2.0)), abs=1e-6)  # float32 scores
     assert judge.judge([], []) == []

@@ -2,6 +2,7 @@
 safe to use from several Python threads and releases the GIL while it computes."""
 import os
 import shutil
+import sys
 import threading
 import time
 
@@ -152,14 +153,13 @@ def test_threads_share_one_model(tiny):
     a = [f"{2 * i}" for i in range(12)]
     b = [f"maybe {i}" for i in range(12)]
     expected = tiny.compare(sources, a, b, return_logits=True)
-    results, errors = [None] * 6, []
+    assert expected.shape == (12,)
+    results, errors = [[] for _ in range(6)], []
 
     def work(k):
         try:
             for _ in range(3):
-                got = tiny.compare(sources, a, b, return_logits=True)
-                if results[k] is None or np.array_equal(got, expected):
-                    results[k] = got
+                results[k].append(tiny.compare(sources, a, b, return_logits=True))  # every result, kept
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -169,26 +169,42 @@ def test_threads_share_one_model(tiny):
     for t in threads:
         t.join()
     assert not errors
-    for r in results:
-        np.testing.assert_array_equal(r, expected)  # bitwise: every row is computed alone
+    assert [len(r) for r in results] == [3] * 6
+    for per_thread in results:
+        for r in per_thread:
+            np.testing.assert_array_equal(r, expected)  # bitwise: every row is computed alone
 
 
 def test_gil_is_released_during_compute():
+    """Another Python thread runs while one thread is inside the native logits() call. Forced GIL hand-offs are
+    switched off (a switch interval of 1000 s), so the GIL changes hands only where its holder releases it: the
+    main thread's counter can then advance between the worker's two reads of it, taken just before and just after
+    the call, only if the call released the GIL. No clock is read; the interval only has to exceed the whole test
+    (a few seconds at most), by far."""
     m = pairrm.Model(model_dir("tiny"), threads=1)
     long_text = "word " * 3000
     rows = [m.build_row(long_text, long_text, long_text)] * 6
-    start = time.perf_counter()
-    m.logits(rows)
-    alone = time.perf_counter() - start
-    # While another thread computes, this thread keeps running Python. With the GIL held the longest pause
-    # here would be the whole computation; released, it is a scheduler tick.
-    done = threading.Event()
-    worker = threading.Thread(target=lambda: (m.logits(rows), done.set()))
-    longest_gap, last = 0.0, time.perf_counter()
-    worker.start()
-    while not done.is_set():
-        now = time.perf_counter()
-        longest_gap, last = max(longest_gap, now - last), now
-    worker.join()
-    assert alone > 0.05, "the workload is too small to tell"
-    assert longest_gap < alone / 2
+    counter, advanced = [0], []
+
+    def worker():
+        before = counter[0]
+        m.logits(rows)
+        advanced.append(counter[0] - before)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        # Released, the first try shows progress unless the OS never scheduled this thread during the call;
+        # held, no try can. Up to 20 tries make the first case practically impossible.
+        for _ in range(20):
+            t = threading.Thread(target=worker)
+            t.start()
+            while t.is_alive():
+                counter[0] += 1
+                time.sleep(0)  # releases the GIL here, so the worker can take it back when its call returns
+            t.join()
+            if advanced[-1] > 0:
+                break
+    finally:
+        sys.setswitchinterval(old)
+    assert advanced and max(advanced) > 0, f"no Python ran during the native call in {len(advanced)} tries"

@@ -21,8 +21,9 @@ def card_model():
 def padded(rows, left=False, length=None):
     length = length or max(len(r) for r in rows)
     pad = [[0] * (length - len(r)) for r in rows]
-    ids = [p + r if left else r + p for r, p in zip(rows, pad)]
-    mask = [[0] * len(p) + [1] * len(r) if left else [1] * len(r) + [0] * len(p) for r, p in zip(rows, pad)]
+    ids = [p + r if left else r + p for r, p in zip(rows, pad, strict=True)]
+    mask = [[0] * len(p) + [1] * len(r) if left else [1] * len(r) + [0] * len(p)
+            for r, p in zip(rows, pad, strict=True)]
     return np.array(ids), np.array(mask)
 
 
@@ -32,7 +33,8 @@ def test_rows_padding_and_outputs(card_model, text_cases):
     ids, mask = padded(rows)
     out = card_model(input_ids=ids, attention_mask=mask)
     assert out.logits.dtype == np.float32 and out.logits.shape == (len(rows),)
-    for g, w in zip(out.logits, expected):
+    assert len(expected) == len(rows) == 12
+    for g, w in zip(out.logits, expected, strict=True):
         assert abs(g - w) <= logit_tolerance(w)
     # Left padding is the same computation (relative positions only); so are lists and a single row.
     left = card_model(*padded(rows, left=True)).logits
@@ -44,7 +46,7 @@ def test_rows_padding_and_outputs(card_model, text_cases):
     # labels: llm-blender's loss, mean of -log sigmoid(sign(label) * logit)
     labels = np.array([[1], [-1]] * 6)
     loss = card_model(input_ids=ids, attention_mask=mask, labels=labels).loss
-    want = np.mean([-math.log(1 / (1 + math.exp(-s * z))) for s, z in zip(labels[:, 0], expected)])
+    want = np.mean([-math.log(1 / (1 + math.exp(-s * z))) for s, z in zip(labels[:, 0], expected, strict=True)])
     assert abs(float(loss) - want) <= 1e-4
 
 
@@ -109,7 +111,8 @@ def test_truncation_is_the_model_cards(card_model, text_cases, source_max, cand_
                     mode="[A,B]", return_logits=True)
     np.testing.assert_array_equal(got, want)  # the same rows through the engine: bitwise
     if (source_max, cand_max) == (1224, 412):  # the defaults: the fixture's rows and logits
-        for g, e in zip(got, [text_cases["models"]["tiny"]["compare_ab"][i]["logit_f64"] for i in (10, 11)]):
+        fixture = [text_cases["models"]["tiny"]["compare_ab"][i]["logit_f64"] for i in (10, 11)]
+        for g, e in zip(got, fixture, strict=True):
             assert abs(g - e) <= logit_tolerance(e)
 
 

@@ -52,15 +52,16 @@ def test_readme_rank_compare_and_topk(text_cases, hub_cache, torch):
     assert (got["ranks_type"], got["ranks_dtype"]) == ("ndarray", "int32")
     assert got["scores_dtype"] == "float32"
     # A score is a mean of logit differences, each within 2 * the logit tolerance (~2.2e-4 here).
-    for row, c in zip(got["scores"], cases):
-        for g, w in zip(row, c["scores"]):
+    assert len(cases) == 2
+    for row, c in zip(got["scores"], cases, strict=True):
+        for g, w in zip(row, c["scores"], strict=True):
             assert abs(g - w) <= 2 * logit_tolerance(max(abs(x) for x in np.ravel(c["M"])))
     assert got["topk_type"] == "ndarray"
     assert got["topk"] == [[c["candidates"][i] for i in np.argsort(c["ranks"])] for c in cases]
     modes = text_cases["models"]["tiny"]["compare_modes"][:2]  # pair rows 0 and 1: the README's comparison
     assert got["comparison"] == [m["better_default"] for m in modes] and got["comparison_dtype"] == "bool"
     assert got["logits_dtype"] == "float32"
-    for g, m in zip(got["logits"], modes):
+    for g, m in zip(got["logits"], modes, strict=True):
         assert abs(g - m["default"]) <= 2 * logit_tolerance(m["default"])  # float32 difference of two logits
     assert got["torch_loaded"] is False  # llm_blender never imports torch itself
 
@@ -91,13 +92,15 @@ def test_readme_rank_with_ref_both_ways(text_cases, hub_cache, torch):
     cases = text_cases["models"]["tiny"]["rank_cases"][:2]
     assert got["dtype"] == "float64" and got["shape"] == [2, 3]  # llm-blender's np.zeros logits
     assert got["ranks"] == [c["rank_with_ref_longest"]["ranks"] for c in cases] and got["ranks_dtype"] == "int32"
-    for row, c in zip(got["rewards"], cases):
+    assert len(cases) == 2
+    for row, c in zip(got["rewards"], cases, strict=True):
         want = c["rank_with_ref_longest"]["scores"]
-        for g, w in zip(row, want):
+        for g, w in zip(row, want, strict=True):
             assert abs(g - w) <= 2 * logit_tolerance(w)  # a difference of two logits, float64 here
     # ref_candidates = the first candidates: score(c_j) = -(M[0][j] - M[j][0]) from the reference's matrix.
-    for row, c in zip(got["rewards_ref"], cases):
+    for row, c in zip(got["rewards_ref"], cases, strict=True):
         M = np.array(c["M"])
+        assert len(row) == len(c["candidates"]) == len(M)
         for j, g in enumerate(row):
             assert abs(g - -(M[0, j] - M[j, 0])) <= 2 * logit_tolerance(M[0, j] - M[j, 0])
     assert got["first"] == got["rewards_ref"]  # the same computation, bitwise
@@ -140,6 +143,6 @@ def test_model_card_snippet_with_its_token_ids(text_cases, hub_cache, torch):
     expected = text_cases["models"]["tiny"]["compare_ab"]
     assert [e["row"] for e in expected] == list(range(len(rows)))
     assert len(got["logits"]) == len(rows) == 12
-    for g, e in zip(got["logits"], expected):
+    for g, e in zip(got["logits"], expected, strict=True):
         assert abs(g - e["logit_f64"]) <= logit_tolerance(e["logit_f64"])
     assert got["comparison"] == [e["logit_f64"] > 0 for e in expected]

@@ -11,6 +11,7 @@ MODELS = ["tiny", "tiny_b"]
 def test_tokenize_matches_reference_ids(text_cases):
     literal = pairrm.Model(model_dir("tiny"))
     hf = pairrm.Model(model_dir("tiny"), special_tokens="hf")
+    assert text_cases["encode_cases"]
     for case in text_cases["encode_cases"]:
         assert literal.tokenize(case["text"]).tolist() == case["ids_literal_fast"], case["text"]
         assert hf.tokenize(case["text"]).tolist() == case["ids_hf_fast"], case["text"]
@@ -20,6 +21,7 @@ def test_tokenize_matches_reference_ids(text_cases):
 
 def test_build_row_matches_reference_rows(text_cases):
     hf = pairrm.Model(model_dir("tiny"), special_tokens="hf")  # pair_rows use ids_hf semantics
+    assert text_cases["pair_rows"]
     for row in text_cases["pair_rows"]:
         got = hf.build_row(row["source"], row["candidate1"], row["candidate2"])
         assert got["ids"].tolist() == row["input_ids"]
@@ -36,10 +38,10 @@ def test_compare_ab_logits(text_cases, name):
     got = model.compare([rows[e["row"]]["source"] for e in expected], [rows[e["row"]]["candidate1"] for e in expected],
                         [rows[e["row"]]["candidate2"] for e in expected], mode="[A,B]")
     want = np.array([e["logit_f64"] for e in expected])
-    assert got["score"].dtype == np.float64
+    assert got["score"].dtype == np.float64 and len(expected) > 0
     np.testing.assert_array_equal(got["score"], got["logit_ab"])
     assert np.isnan(got["logit_ba"]).all()
-    for g, w in zip(got["score"], want):
+    for g, w in zip(got["score"], want, strict=True):
         assert abs(g - w) <= logit_tolerance(w)
     # The same rows through the low-level path: build_row + logits, bitwise equal.
     rows_ = [model.build_row(rows[e["row"]]["source"], rows[e["row"]]["candidate1"], rows[e["row"]]["candidate2"])
@@ -59,7 +61,7 @@ def test_compare_modes(text_cases, name):
     ab = b.compare(src, a, bb, return_logits=True, mode="[A,B]")
     ba = b.compare(src, a, bb, return_logits=True, mode="[B,A]")
     better = b.compare(src, a, bb)
-    assert default.dtype == np.float32 and default.shape == (len(cases),)
+    assert cases and default.dtype == np.float32 and default.shape == (len(cases),)
     assert better.dtype == np.bool_ and better.shape == (len(cases),)
     for i, c in enumerate(cases):
         # float32 results: the 1e-4 logit tolerance, doubled for the difference of two logits.
@@ -73,6 +75,7 @@ def test_compare_modes(text_cases, name):
 @pytest.mark.parametrize("name", MODELS)
 def test_rank_cases(text_cases, name):
     b = blender_for(name)
+    assert text_cases["models"][name]["rank_cases"]
     for case in text_cases["models"][name]["rank_cases"]:
         ranks = b.rank([case["source"]], [case["candidates"]])
         scores = b.rank([case["source"]], [case["candidates"]], return_scores=True)
@@ -92,7 +95,9 @@ def test_rank_cases(text_cases, name):
         # All inputs at once equal one at a time (each row is computed alone).
     all_cases = text_cases["models"][name]["rank_cases"]
     same_n = [c for c in all_cases if len(c["candidates"]) == len(all_cases[0]["candidates"])]
+    assert len(same_n) >= 2  # "at once" needs several inputs
     together = b.rank([c["source"] for c in same_n], [c["candidates"] for c in same_n], return_scores=True)
+    assert len(together) == len(same_n)
     for i, c in enumerate(same_n):
         np.testing.assert_array_equal(together[i], b.rank([c["source"]], [c["candidates"]], return_scores=True)[0])
 
@@ -100,6 +105,7 @@ def test_rank_cases(text_cases, name):
 @pytest.mark.parametrize("name", MODELS)
 def test_conversation_cases(text_cases, name):
     b = blender_for(name)
+    assert text_cases["models"][name]["conversation_cases"]
     for case in text_cases["models"][name]["conversation_cases"]:
         conv_a, conv_b = [case["conversation_a"]], [case["conversation_b"]]
         default = b.compare_conversations(conv_a, conv_b, return_logits=True)

@@ -14,6 +14,7 @@ TORCH = [pytest.param(False, id="without-torch"), pytest.param(True, id="with-to
 
 def pairs_of(text_cases):
     rows, modes = text_cases["pair_rows"], text_cases["models"]["tiny"]["compare_modes"]
+    assert len(modes) >= 2
     prompts = [rows[m["row"]]["source"] for m in modes]
     pairs = [[rows[m["row"]]["candidate1"], rows[m["row"]]["candidate2"]] for m in modes]
     return prompts, pairs, [m["default"] for m in modes]
@@ -21,7 +22,7 @@ def pairs_of(text_cases):
 
 def check_judgement(got, gaps, temperature):
     assert got["indices"] == [0 if g > 0 else 1 for g in gaps]  # the caller's order, whatever the shuffle
-    for p, g in zip(got["probs"], gaps):
+    for p, g in zip(got["probs"], gaps, strict=True):
         # softmax of the pair's two rank scores = sigmoid(gap / T); the gap is within 2 logit tolerances.
         want = 1 / (1 + math.exp(-g / temperature))
         assert abs(p - want) <= 2 * logit_tolerance(g) / (4 * temperature) + 1e-6  # sigmoid' <= 1/4
@@ -139,12 +140,12 @@ def test_trainer_call_patterns(text_cases):
     """What OnlineDPO / XPO / NashMD / WinRateCallback pass: tuples from zip, shuffle_order positionally."""
     prompts, pairs, gaps = pairs_of(text_cases)
     judge = pairrm.PairRMJudge(model_dir("tiny"), threads=2, seed=5)
-    completions = list(zip([p[0] for p in pairs], [p[1] for p in pairs]))
+    completions = list(zip([p[0] for p in pairs], [p[1] for p in pairs], strict=True))
     ranks = judge.judge(prompts, completions)  # OnlineDPO / XPO
     assert ranks == [0 if g > 0 else 1 for g in gaps]
     probs = judge.judge(prompts, completions, True, return_scores=True)  # WinRateCallback
     nash = judge.judge(prompts, completions, return_scores=True)  # NashMD
-    for p, q, g in zip(probs, nash, gaps):
+    for p, q, g in zip(probs, nash, gaps, strict=True):
         assert abs(p - 1 / (1 + math.exp(-g))) <= 2 * logit_tolerance(g) / 4 + 1e-6 and p == pytest.approx(q)
     with pytest.raises(ValueError, match="exactly 2 completions"):
         judge.judge(["p"], [("a", "b", "c")])
@@ -158,7 +159,7 @@ def test_reward_function_against_a_reference_and_per_group(text_cases):
     got = reward(prompts=prompts, completions=[p[0] for p in pairs], reference=[p[1] for p in pairs],
                  completion_ids=None, trainer_state=None)
     assert isinstance(got, list) and all(isinstance(x, float) for x in got) and len(got) == len(gaps)
-    for g, want in zip(got, gaps):
+    for g, want in zip(got, gaps, strict=True):
         assert abs(g - want) <= 2 * logit_tolerance(want)
     # Conversational prompts and completions give the same numbers.
     conv = reward(prompts=[[{"role": "user", "content": p}] for p in prompts],
@@ -167,10 +168,12 @@ def test_reward_function_against_a_reference_and_per_group(text_cases):
     assert conv == got
     # No reference column: GRPO's groups (same prompt, interleaved here) get their PairRM rank scores.
     cases = [c for c in text_cases["models"]["tiny"]["rank_cases"] if len(c["candidates"]) > 2][:2]
+    assert len(cases) == 2
     order = [(k, j) for j in range(5) for k in range(2) if j < len(cases[k]["candidates"])]
     scores = reward(prompts=[cases[k]["source"] for k, _ in order],
                     completions=[cases[k]["candidates"][j] for k, j in order])
-    for s, (k, j) in zip(scores, order):
+    assert len(order) == sum(len(c["candidates"]) for c in cases)
+    for s, (k, j) in zip(scores, order, strict=True):
         want = cases[k]["scores"][j]
         assert abs(s - want) <= 2 * logit_tolerance(max(abs(x) for x in np.ravel(cases[k]["M"])))
     assert reward(prompts=["lonely"], completions=["alone"]) == [0.0]
