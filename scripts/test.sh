@@ -12,7 +12,6 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 # Debian's interpreter (numpy, pytest and pybind11 come from apt); PYTHON=... overrides.
 PYTHON=${PYTHON:-/usr/bin/python3}
-built_release=0
 for kind in "${@:-release package asan python fuzz}"; do
   for k in $kind; do
     case "$k" in
@@ -25,11 +24,7 @@ for kind in "${@:-release package asan python fuzz}"; do
         echo "== python: pip install . into build-python/venv"
         rm -rf build-python/venv
         "$PYTHON" -m venv --system-site-packages build-python/venv
-        # After this run's release build, setup.py builds the module in build/ (the same Release engine,
-        # already compiled) instead of compiling it again in build-python/.
-        reuse=()
-        if [ "$built_release" = 1 ]; then reuse=(env PAIRRM_CMAKE_BUILD_DIR="$PWD/build"); fi
-        "${reuse[@]}" build-python/venv/bin/python -m pip install --quiet --no-build-isolation --no-deps .
+        build-python/venv/bin/python -m pip install --quiet --no-build-isolation --no-deps .
         echo "== python tests"
         (cd python/tests && ../../build-python/venv/bin/python -m pytest -q -p no:cacheprovider)
         continue ;;
@@ -40,7 +35,6 @@ for kind in "${@:-release package asan python fuzz}"; do
     echo "== $k build ($dir)"
     cmake -S . -B "$dir" "${flags[@]}" -DPython_EXECUTABLE="$PYTHON" >/dev/null
     cmake --build "$dir" -j"$jobs"
-    if [ "$k" = release ]; then built_release=1; fi
     echo "== $k tests"
     # halt_on_error: a sanitizer report fails the test instead of scrolling past.
     ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1} \
