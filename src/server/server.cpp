@@ -226,7 +226,9 @@ int run_server(std::shared_ptr<const Model> model, const ServerOptions& options)
   HttpServer svr;
   // The Keep-Alive header httplib writes states the gate's idle limit.
   svr.set_keep_alive_timeout(static_cast<time_t>(std::max(1.0, options.idle_timeout_s)));
-  svr.set_keep_alive_max_count(10000);
+  // One limit of requests per connection: the gate closes after it, and httplib's Keep-Alive header states it.
+  constexpr size_t kMaxRequestsPerConnection = 10000;  // httplib's default (5) makes busy clients reconnect
+  svr.set_keep_alive_max_count(kMaxRequestsPerConnection);
   service.install(svr);
 
   GateOptions gate_options;
@@ -238,7 +240,7 @@ int run_server(std::shared_ptr<const Model> model, const ServerOptions& options)
   gate_options.max_connections = options.max_connections;
   gate_options.max_connections_per_client = options.max_connections_per_client;
   gate_options.max_body_bytes = options.max_body_bytes;
-  gate_options.max_requests_per_connection = 10000;
+  gate_options.max_requests_per_connection = kMaxRequestsPerConnection;
   ConnectionGate gate(
       gate_options,
       [&svr](httplib::Stream& stream, bool close, bool& closed) { return svr.answer(stream, close, closed); },
