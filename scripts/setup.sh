@@ -52,15 +52,20 @@ DEV_PACKAGES=(
   qemu-user              # runs the portable binary as older CPUs (x86-64 baseline, AVX2) in its package test
   dpkg-dev file          # cpack -G DEB: dpkg-shlibdeps derives the package's Depends
   wrk                    # the server's load test
-  nodejs npm             # the real npm client libraries of the protocol tests
+  nodejs                 # the real npm client libraries of the protocol tests (npm: see below)
 )
 # OpenBLAS's pthread build: python3-torch alone may pull a single-threaded BLAS, and PyTorch would then run
 # the reference BLAS and every ratio against it would be wrong.
-BENCH_PACKAGES=(python3-torch libopenblas0-pthread nodejs npm wrk libbenchmark-dev)
+BENCH_PACKAGES=(python3-torch libopenblas0-pthread nodejs wrk libbenchmark-dev)
 if [ "$dev" = 1 ]; then PACKAGES+=("${DEV_PACKAGES[@]}"); fi
 if [ "$bench" = 1 ]; then PACKAGES+=("${BENCH_PACKAGES[@]}"); fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+# npm on its own, and only when the command is missing: a nodejs built by NodeSource already ships npm and
+# Conflicts with Debian's npm package, so naming both in one install fails the whole transaction.
+if { [ "$dev" = 1 ] || [ "$bench" = 1 ]; } && ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
 
 if [ "$dev" = 1 ]; then
   # The real client libraries of the protocol tests (tests/clients: cohere-ai and openai, pinned by its
