@@ -179,6 +179,16 @@ T option(const json& body, const char* key, T fallback) {
   }
 }
 
+// Whether the body (one item), or any item of {"items": [...]} or of a bare array, has the field.
+bool any_item_has(const json& body, const char* key) {
+  const json* items = body.is_array() ? &body : body.is_object() && body.contains("items") ? &body["items"] : nullptr;
+  if (!items) return body.is_object() && body.contains(key);
+  if (!items->is_array()) return false;  // run_items answers 422 for it
+  for (const json& item : *items)
+    if (item.is_object() && item.contains(key)) return true;
+  return false;
+}
+
 void require_object(const json& body) {
   if (!body.is_object()) throw FieldError("", "the body must be a JSON object");
 }
@@ -370,7 +380,9 @@ Endpoints::Endpoints(std::shared_ptr<const Model> model, const ServerOptions& op
       ref = option<std::string>(body, "with_ref", "longest");
       parse_reference_mode(*ref);  // 422 for an unknown mode, before any work
     }
-    if (!ref && o.contains("reference")) ref = "given";
+    // A reference given with the item (the body, or any of its items) ranks against it: leaving it out
+    // unless the body also had one at the top would silently rank those items without their reference.
+    if (!ref && any_item_has(body, "reference")) ref = "given";
     auto job = jobs::make_job({.command = "rank", .with_ref = ref, .limits = limits()});
     return run_items(*job, body, s);
   });
