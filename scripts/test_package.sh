@@ -22,7 +22,15 @@ for f in bin/pairrm lib/libpairrm.so include/pairrm/pairrm.h include/pairrm/rank
          lib/cmake/pairrm/pairrmConfig.cmake lib/pkgconfig/pairrm.pc share/pairrm/models/tiny/model.safetensors; do
   [ -e "$scratch/prefix/$f" ] || fail "missing $f in the installed tree"
 done
-if grep -rq "src" "$scratch/prefix/lib/cmake/pairrm/pairrmTargets.cmake" | grep -q "INTERFACE_INCLUDE"; then fail "src/ exported"; fi
+# The exported include path: every entry is the installed tree's include/ (never the source tree's src/ or
+# include/, which a consumer on another machine does not have). Read whole (grep -q would print nothing to
+# a second grep), then each ;-separated entry checked.
+targets="$scratch/prefix/lib/cmake/pairrm/pairrmTargets.cmake"
+includes=$(grep -o 'INTERFACE_INCLUDE_DIRECTORIES "[^"]*"' "$targets" || true)
+[ -n "$includes" ] || fail "pairrmTargets.cmake exports no INTERFACE_INCLUDE_DIRECTORIES"
+while IFS= read -r dir; do
+  [ "$dir" = '${_IMPORT_PREFIX}/include' ] || fail "an exported include directory is not the installed include/: '$dir'"
+done < <(sed -e 's/^INTERFACE_INCLUDE_DIRECTORIES "//' -e 's/"$//' <<<"$includes" | tr ';' '\n')
 model="$scratch/prefix/share/pairrm/models/tiny"
 
 echo "== the installed binary finds its bundled model (no build-time path)"

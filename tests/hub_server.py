@@ -12,7 +12,9 @@ Repos: test-org/tiny (public); test-org/gated (401 without "Authorization: Beare
 test-org/cut (the first GET of the blob stops half way and drops the connection); test-org/corrupt (the
 blob's bytes do not match its sha256); test-org/partial (no tokenizer_config.json: an optional file);
 test-org/opaque-etag (small files' ETags are not digests, as a proxy or CDN may send: nothing to verify with).
-Prints "port N" on stdout once listening.
+Revisions: main and COMMIT serve the first directory's files; with a second directory given, every repo also
+has the tag v2 (and its commit COMMIT_V2), which serves that directory's files instead.
+Usage: hub_server.py MODEL_DIR [MODEL_DIR_V2]. Prints "port N" on stdout once listening.
 """
 import hashlib
 import http.server
@@ -22,24 +24,35 @@ import sys
 import threading
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+COMMIT_V2 = "fedcba9876543210fedcba9876543210fedcba98"
 FILES = ["config.json", "model.safetensors", "spm.model", "added_tokens.json", "special_tokens_map.json",
          "tokenizer_config.json"]
 
 
+def read_files(root):
+    files = {}
+    for f in FILES:
+        path = os.path.join(root, f)
+        if os.path.exists(path):
+            data = open(path, "rb").read()
+            files[f] = {
+                "data": data,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "git": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
+                "lfs": f.endswith(".safetensors"),
+            }
+    return files
+
+
 class Hub:
-    def __init__(self, root):
-        self.files = {}
-        for f in FILES:
-            path = os.path.join(root, f)
-            if os.path.exists(path):
-                data = open(path, "rb").read()
-                self.files[f] = {
-                    "data": data,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "git": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
-                    "lfs": f.endswith(".safetensors"),
-                }
-        self.by_sha = {v["sha256"]: (k, v) for k, v in self.files.items()}
+    def __init__(self, root, root_v2=None):
+        # revision -> (commit, files)
+        self.revisions = {"main": (COMMIT, read_files(root))}
+        self.revisions[COMMIT] = self.revisions["main"]
+        if root_v2:
+            self.revisions["v2"] = (COMMIT_V2, read_files(root_v2))
+            self.revisions[COMMIT_V2] = self.revisions["v2"]
+        self.by_sha = {v["sha256"]: (k, v) for _, files in self.revisions.values() for k, v in files.items()}
         self.lock = threading.Lock()
         self.stats = {"range_requests": 0, "cuts": 0, "requests": 0}
         self.cut_done = set()
@@ -89,19 +102,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(404, b"Repository not found", {"X-Error-Code": "RepoNotFound"})
         if repo == "gated" and self.headers.get("Authorization") != "Bearer good-token":
             return self.send(401, b"Access to this repo is restricted", {"X-Error-Code": "GatedRepo"})
-        if revision not in ("main", COMMIT):
+        if revision not in hub.revisions:
             return self.send(404, b"Revision not found", {"X-Error-Code": "RevisionNotFound"})
-        f = hub.files.get(name)
+        commit, files = hub.revisions[revision]
+        f = files.get(name)
         if f is None or (repo == "partial" and name == "tokenizer_config.json"):
             return self.send(404, b"Entry not found", {"X-Error-Code": "EntryNotFound"})
         if f["lfs"]:
-            headers = {"X-Repo-Commit": COMMIT, "X-Linked-Etag": '"%s"' % f["sha256"],
+            headers = {"X-Repo-Commit": commit, "X-Linked-Etag": '"%s"' % f["sha256"],
                        "X-Linked-Size": str(len(f["data"])), "ETag": '"%s"' % f["git"],
                        "Location": "/blobs/%s?repo=%s" % (f["sha256"], repo)}
             return self.send(302, b"", headers)
         body = f["data"]
         self.send_response(200)
-        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("X-Repo-Commit", commit)
         self.send_header("ETag", '"v1-%d"' % len(body) if repo == "opaque-etag" else '"%s"' % f["git"])
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -150,10 +164,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    root = sys.argv[1]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    server.hub = Hub(root)
+    server.hub = Hub(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
     print("port %d" % server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -19,7 +19,7 @@ namespace pairrm::test {
 
 class ServerProcess {
  public:
-  // args: extra `pairrm serve` flags. Reads the "listening on http://127.0.0.1:PORT" line from its stdout.
+  // args: extra `pairrm serve` flags. Reads the "listening on http://HOST:PORT" line from its stdout.
   explicit ServerProcess(const std::vector<std::string>& args) {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe");
@@ -40,17 +40,21 @@ class ServerProcess {
     while (read(out[0], &c, 1) == 1 && c != '\n') line += c;
     close(out[0]);
     const auto colon = line.rfind(':');
-    if (line.find("listening on") == std::string::npos || colon == std::string::npos) {
+    const auto scheme = line.find("listening on http://");
+    if (scheme == std::string::npos || colon == std::string::npos || colon < scheme + 20) {
       stop();
       throw std::runtime_error("the server did not start: '" + line + "'");
     }
     port_ = std::stoi(line.substr(colon + 1));
+    host_ = line.substr(scheme + 20, colon - (scheme + 20));
   }
   ~ServerProcess() {
     if (pid_ > 0) stop();
   }
 
   int port() const { return port_; }
+  // The address the "listening on" line names (--host; 127.0.0.1 by default). client() always dials 127.0.0.1.
+  const std::string& host() const { return host_; }
   pid_t pid() const { return pid_; }
   httplib::Client client(int timeout_s = 120) const {
     httplib::Client c("127.0.0.1", port_);
@@ -83,6 +87,7 @@ class ServerProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string host_;
 };
 
 }  // namespace pairrm::test

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "cli_run.h"
 #include "fixtures.h"
@@ -20,11 +21,40 @@ using test::run;
 
 const std::string kModel = " --model " + test::model_dir("tiny");
 
+// Every subcommand the dispatcher registers (src/cli/main.cpp's kCommands), read from `pairrm --help`: the
+// list must be exactly these 15, so a subcommand added, dropped or renamed fails here until it is listed,
+// and each one's --help exits 0 with a usage line naming it and its options.
+std::vector<std::string> listed_subcommands(const std::string& help) {
+  std::vector<std::string> names;
+  const size_t at = help.find("\nSubcommands:\n");
+  if (at == std::string::npos) return names;
+  std::istringstream in(help.substr(at + 14));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("  ", 0) != 0 || line.size() < 3 || line[2] == ' ') continue;  // wrapped descriptions
+    names.push_back(line.substr(2, line.find(' ', 2) - 2));
+  }
+  return names;
+}
+
 TEST(Cli, HelpOnEverySubcommand) {
-  for (const char* sub : {"", "tokenize", "compare"}) {
-    const CliResult r = run(std::string(sub) + " --help");
-    EXPECT_EQ(r.status, 0) << sub;
-    EXPECT_NE(r.out.find("--"), std::string::npos) << sub;
+  const CliResult top = run("--help");
+  ASSERT_EQ(top.status, 0);
+  const std::vector<std::string> subs = listed_subcommands(top.out);
+  EXPECT_EQ(subs, (std::vector<std::string>{"tokenize", "compare", "rank", "best-of-n", "worst-of-n",
+                                            "compare-conversations", "dpo", "eval", "generate-best-of-n", "init-random",
+                                            "bench", "accuracy", "download", "merge", "serve"}))
+      << top.out;
+  ASSERT_EQ(subs.size(), 15u);
+  for (const std::string& sub : subs) {
+    SCOPED_TRACE(sub);
+    const CliResult r = run(sub + " --help");
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("Usage: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" " + sub + " "), std::string::npos) << r.out;  // "Usage: .../pairrm SUB [OPTIONS]"
+    EXPECT_NE(r.out.find("-h,--help"), std::string::npos) << r.out;
+    // Its own options besides --help: every subcommand takes at least one.
+    EXPECT_NE(r.out.find("--", r.out.find("-h,--help") + 9), std::string::npos) << r.out;
   }
   EXPECT_NE(run("frobnicate").status, 0);
   EXPECT_NE(run("compare --threads -3").status, 0);
@@ -37,7 +67,7 @@ TEST(Cli, TokenizeJson) {
 }
 
 TEST(Cli, CompareOneAllModes) {
-  const auto modes = test::read_json(test::fixtures_dir() + "/text_cases.json")["models"]["tiny"]["compare_modes"][0];
+  const auto modes = test::entries(test::model_text_cases("tiny"), "compare_modes").at(0);
   const std::string args = "compare --json --source 'hello!' --a 'hi!' --b 'f**k off!'" + kModel;
   const json both = json::parse(run(args).out);
   EXPECT_NEAR(both["score"].get<double>(), modes["default"].get<double>(), 2e-4);
@@ -53,8 +83,9 @@ TEST(Cli, CompareOneAllModes) {
 
 TEST(Cli, CompareJsonlKeepsOrderAndReportsBadLines) {
   const auto t = test::read_json(test::fixtures_dir() + "/text_cases.json");
-  const auto& rows = t["pair_rows"];
-  const auto& modes = t["models"]["tiny"]["compare_modes"];
+  const auto rows = test::entries(t, "pair_rows");
+  const auto modes = test::entries(t.at("models").at("tiny"), "compare_modes");
+  ASSERT_GE(rows.size(), 4u);
   std::string input;
   std::vector<int> expect_row;  // -1: an error line
   auto add_row = [&](int i, json id) {

@@ -5,8 +5,12 @@
 
 #include <httplib.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "cli_run.h"
 #include "fixtures.h"
@@ -44,12 +48,14 @@ std::string gen_args(const PythonServer& s, const std::string& input, int n, int
 }
 
 // PairRM's pick among the canned samples through the public API.
-BestOfNResult expected_best(const std::string& prompt, int n, SelectionMethod method) {
+BestOfNResult expected_best(const std::string& prompt, int n, SelectionMethod method,
+                            std::optional<uint64_t> seed = std::nullopt) {
   Context ctx(shared_model("tiny"), 1);
   RankInput in{prompt, {}};
   for (int k = 0; k < n; ++k) in.candidates.push_back(sample_text(prompt, k));
   BestOfNOptions o;
   o.method = method;
+  o.seed = seed;
   return best_of_n(ctx, {in}, o).at(0);
 }
 
@@ -183,19 +189,146 @@ TEST(GenerateBestOfN, AStoppedRunKeepsWhatWasAlreadyGenerated) {
   fs::remove(in);
 }
 
+// A chat/completions stand-in that holds every request until `want` are in flight at once (or every one of
+// the run's `total` requests has arrived), then answers as openai_server.py does. A client that keeps
+// --concurrency requests in flight therefore shows exactly that many, whatever the scheduling: the count
+// does not depend on how long anything takes. A client with fewer in flight never fills the gate: after
+// kGateWait the gate opens for good and the maximum seen is below `want`. The held requests stay held a
+// further kGrace after the gate opens before they are answered, so that a request beyond the bound (a 4th)
+// is seen in flight with them rather than after them; that only makes an unbounded client likelier to be
+// caught, and changes nothing for a bounded one.
+class GatedEndpoint {
+ public:
+  static constexpr std::chrono::seconds kGateWait{20};  // generous: a client that does fill the gate does so at once
+  static constexpr std::chrono::milliseconds kGrace{50};
+  GatedEndpoint(int want, int total) : want_(want), total_(total) {
+    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      const json body = json::parse(req.body);
+      const std::string prompt = body["messages"].back()["content"];
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        bodies_.push_back(body);
+        const int me = ++started_;
+        max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
+        if (in_flight_ >= want_ || started_ == total_) released_ = started_;
+        cv_.notify_all();
+        if (!cv_.wait_for(lock, kGateWait, [&] { return released_ >= me; })) {
+          timed_out_ = true;
+          released_ = total_ + 1000;
+          cv_.notify_all();
+        }
+      }
+      std::this_thread::sleep_for(kGrace);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --in_flight_;  // before the reply: the client's next request must not find this one counted
+      }
+      json choices = json::array();
+      for (int k = 0; k < body.value("n", 1); ++k)
+        choices.push_back({{"index", k}, {"finish_reason", "stop"},
+                           {"message", {{"role", "assistant"}, {"content", sample_text(prompt, k)}}}});
+      res.set_content(json({{"id", "cmpl-gate"}, {"object", "chat.completion"}, {"choices", choices}}).dump(),
+                      "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() before the loop runs would leave it running and the join waiting forever.
+    for (int i = 0; i < 2000 && port_ > 0 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~GatedEndpoint() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+  int max_in_flight() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_in_flight_;
+  }
+  int requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_;
+  }
+  bool timed_out() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return timed_out_;
+  }
+  std::vector<json> bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  const int want_, total_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int started_ = 0, in_flight_ = 0, max_in_flight_ = 0, released_ = 0;
+  bool timed_out_ = false;
+  std::vector<json> bodies_;
+};
+
 TEST(GenerateBestOfN, ConcurrencyIsBounded) {
-  PythonServer server("openai_server.py", "--delay 0.2");
+  // 8 prompts, one request each (the endpoint honours n), 3 workers: exactly 3 in flight at the peak.
+  GatedEndpoint server(3, 8);
   ASSERT_GT(server.port(), 0);
   std::vector<json> lines;
   for (int i = 0; i < 8; ++i) lines.push_back({{"prompt", "question " + std::to_string(i)}});
   const std::string in = input_file("many.jsonl", lines);
-  const auto r = run(gen_args(server, in, 2) + " --concurrency 3");
+  const auto r = run("generate-best-of-n --model " + model_dir("tiny") + " --endpoint " + server.base_url() +
+                     "/v1 --n 2 --input " + in + " --retries 0 -q --concurrency 3");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(test::lines(r.out).size(), 8u);
-  const json s = stats(server);
-  EXPECT_EQ(s["requests"], 8);
-  EXPECT_LE(s["max_in_flight"].get<int>(), 3);
-  EXPECT_GE(s["max_in_flight"].get<int>(), 2);  // 0.2 s per request: the 3 threads do overlap
+  const auto out = test::lines(r.out);
+  ASSERT_EQ(out.size(), 8u);
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(out[i]["best_index"], expected_best("question " + std::to_string(i), 2, SelectionMethod::kBubble).index);
+  EXPECT_EQ(server.requests(), 8);
+  EXPECT_FALSE(server.timed_out()) << "the client never had 3 requests in flight";
+  EXPECT_EQ(server.max_in_flight(), 3);
+  fs::remove(in);
+}
+
+// --seed: the bubble visits the samples in the seeded order of the library's best_of_n, so the pick is the
+// API's for that seed. The prompt is the first of a few for which no seed, seed 1 and seed 2 pick three
+// different samples through the API on this machine (searched, not assumed: the picks of a random model can
+// tie differently from one ISA to another), so a --seed that was ignored, or one order for every seed,
+// fails. --llm-seed goes into the request as "seed" as given (left out without the flag). The endpoint is a
+// GatedEndpoint that holds nothing (want 1): it answers every request with samples 0..n-1, so every run
+// scores the same texts.
+TEST(GenerateBestOfN, SeedsAreHonoured) {
+  std::string prompt;
+  BestOfNResult none, one, two;
+  for (int p = 0; p < 40 && prompt.empty(); ++p) {
+    const std::string candidate = "question " + std::to_string(p);
+    none = expected_best(candidate, 6, SelectionMethod::kBubble);
+    one = expected_best(candidate, 6, SelectionMethod::kBubble, 1);
+    two = expected_best(candidate, 6, SelectionMethod::kBubble, 2);
+    if (none.index != one.index && one.index != two.index && none.index != two.index) prompt = candidate;
+  }
+  ASSERT_FALSE(prompt.empty()) << "no prompt of 40 where the seeds pick three different samples";
+  const std::string in = input_file("seeded.jsonl", {{{"prompt", prompt}}});
+  struct Run {
+    json best_index, request;
+  };
+  auto go = [&](const std::string& flags) {
+    GatedEndpoint server(1, 1);
+    const auto r = run("generate-best-of-n --model " + model_dir("tiny") + " --endpoint " + server.base_url() +
+                       "/v1 --n 6 --input " + in + " --retries 0 -q" + flags);
+    EXPECT_EQ(r.status, 0) << flags << ": " << r.out;
+    const auto out = test::lines(r.out);
+    const auto bodies = server.bodies();
+    EXPECT_EQ(bodies.size(), 1u) << flags;
+    return Run{out.size() == 1 ? out[0]["best_index"] : json(), bodies.empty() ? json() : bodies[0]};
+  };
+  EXPECT_EQ(go("").best_index, none.index);
+  EXPECT_EQ(go(" --seed 1").best_index, one.index);
+  EXPECT_EQ(go(" --seed 1").best_index, one.index);
+  EXPECT_EQ(go(" --seed 2").best_index, two.index);
+  EXPECT_FALSE(go("").request.contains("seed"));
+  EXPECT_EQ(go(" --llm-seed 11").request["seed"], 11);
+  EXPECT_EQ(go(" --llm-seed 12").request["seed"], 12);
   fs::remove(in);
 }
 

@@ -24,11 +24,12 @@ using test::run;
 using test::run_env;
 
 const std::string kCommit = "0123456789abcdef0123456789abcdef01234567";
+const std::string kCommitV2 = "fedcba9876543210fedcba9876543210fedcba98";  // hub_server.py's tag v2: tiny_b's files
 const std::string kCompare = " --source 'hello!' --a 'hi!' --b 'f**k off!' --json";
 
 class HubServer : public test::PythonServer {
  public:
-  HubServer() : PythonServer("hub_server.py", test::model_dir("tiny")) {}
+  HubServer() : PythonServer("hub_server.py", test::model_dir("tiny") + " " + test::model_dir("tiny_b")) {}
   std::string env(const std::string& cache) const {
     return "HF_ENDPOINT=" + base_url() + " HF_HUB_CACHE=" + cache + " HF_TOKEN=";
   }
@@ -79,6 +80,62 @@ TEST_F(Hub, DownloadMakesTheHuggingFaceLayoutAndWorksOffline) {
   ASSERT_EQ(by_name.status, 0);
   EXPECT_EQ(by_name.out, by_dir.out);
   EXPECT_EQ(by_commit.out, by_dir.out);
+}
+
+// The files of a snapshot are those of the model directory `want`, byte for byte.
+void expect_snapshot_of(const std::string& snap, const std::string& want) {
+  for (const char* f : {"config.json", "model.safetensors", "spm.model", "added_tokens.json", "special_tokens_map.json",
+                        "tokenizer_config.json"}) {
+    ASSERT_TRUE(fs::is_symlink(fs::path(snap) / f)) << snap << " " << f;
+    EXPECT_EQ(test::slurp(snap + "/" + f), test::slurp(want + "/" + f)) << f;
+  }
+}
+
+// --cache-dir: the huggingface_hub layout under the given directory, not under $HF_HUB_CACHE; a later
+// --model org/name finds it there when that directory is the cache.
+TEST_F(Hub, CacheDirPutsTheLayoutThere) {
+  const std::string given = cache_ + "/given", env_cache = cache_ + "/env";
+  const auto r = run_env(hub_.env(env_cache), "download test-org/tiny --cache-dir " + given);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string repo = given + "/models--test-org--tiny", snap = repo + "/snapshots/" + kCommit;
+  EXPECT_EQ(r.out, snap + "\n");
+  EXPECT_EQ(test::slurp(repo + "/refs/main"), kCommit);
+  expect_snapshot_of(snap, test::model_dir("tiny"));
+  EXPECT_EQ(fs::read_symlink(fs::path(snap) / "model.safetensors").parent_path(), fs::path("../../blobs"));
+  EXPECT_TRUE(fs::is_regular_file(repo + "/blobs/" + fs::read_symlink(fs::path(snap) / "config.json").filename().string()));
+  EXPECT_FALSE(fs::exists(env_cache)) << "nothing goes to $HF_HUB_CACHE";
+  hub_.stop();
+  const auto by_name = run_env("HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + given + " ", "compare --model test-org/tiny" + kCompare);
+  ASSERT_EQ(by_name.status, 0);
+  EXPECT_EQ(by_name.out, run("compare --model " + test::model_dir("tiny") + kCompare).out);
+}
+
+// --revision (and org/name@revision): the tag's commit and files arrive, refs/<tag> names that commit, and
+// main is neither fetched nor recorded. The stand-in's v2 serves tiny_b's checkpoint (other weights and
+// config), so the files and the scores tell the revisions apart.
+TEST_F(Hub, RevisionFetchesThatRevision) {
+  ASSERT_NE(test::slurp(test::model_dir("tiny") + "/config.json"), test::slurp(test::model_dir("tiny_b") + "/config.json"));
+  const auto r = run_env(hub_.env(cache_), "download test-org/tiny --revision v2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string snap = repo_dir("tiny") + "/snapshots/" + kCommitV2;
+  EXPECT_EQ(r.out, snap + "\n");
+  EXPECT_EQ(test::slurp(repo_dir("tiny") + "/refs/v2"), kCommitV2);
+  EXPECT_FALSE(fs::exists(repo_dir("tiny") + "/refs/main"));
+  EXPECT_FALSE(fs::exists(repo_dir("tiny") + "/snapshots/" + kCommit));
+  expect_snapshot_of(snap, test::model_dir("tiny_b"));
+  // The same revision by the repo id's @ form and by its commit: already there, the same snapshot.
+  EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/tiny@v2").out, snap + "\n");
+  EXPECT_EQ(run_env(hub_.env(cache_), "download test-org/tiny --revision " + kCommitV2).out, snap + "\n");
+  // main next to it: its own commit and files.
+  ASSERT_EQ(run_env(hub_.env(cache_), "download test-org/tiny").status, 0);
+  EXPECT_EQ(test::slurp(repo_dir("tiny") + "/refs/main"), kCommit);
+  expect_snapshot_of(repo_dir("tiny") + "/snapshots/" + kCommit, test::model_dir("tiny"));
+  hub_.stop();
+  const std::string offline = "HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + cache_ + " ";
+  const auto v2 = run_env(offline, "compare --model test-org/tiny@v2" + kCompare);
+  ASSERT_EQ(v2.status, 0);
+  EXPECT_EQ(v2.out, run("compare --model " + test::model_dir("tiny_b") + kCompare).out);
+  EXPECT_NE(v2.out, run("compare --model " + test::model_dir("tiny") + kCompare).out);
 }
 
 TEST_F(Hub, ACutConnectionIsResumed) {

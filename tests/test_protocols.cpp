@@ -96,7 +96,7 @@ ServerProcess* Protocols::server_ = nullptr;
 
 TEST_F(Protocols, TeiRerankScoresAreTheSigmoidOfThePointwiseScore) {
   auto c = server_->client();
-  for (const auto& rc : rank_cases()) {
+  for (const auto& rc : rank_cases()) {  // test::entries: a non-empty list, or the test fails
     const std::string q = rc["source"];
     const auto texts = rc["candidates"].get<std::vector<std::string>>();
     const Answer raw = call(c, "/rerank", json{{"query", q}, {"texts", texts}, {"raw_scores", true}, {"return_text", true}});
@@ -105,6 +105,8 @@ TEST_F(Protocols, TeiRerankScoresAreTheSigmoidOfThePointwiseScore) {
     ASSERT_EQ(squashed.status, 200) << squashed.body.dump();
     ASSERT_TRUE(raw.body.is_array());
     ASSERT_EQ(raw.body.size(), texts.size());
+    ASSERT_TRUE(squashed.body.is_array());
+    ASSERT_EQ(squashed.body.size(), texts.size());
     std::set<size_t> seen;
     for (size_t k = 0; k < texts.size(); ++k) {
       const json& r = raw.body[k];
@@ -145,6 +147,7 @@ TEST_F(Protocols, TeiEqualScoresComeOutHighestIndexFirst) {
   auto c = server_->client();
   const Answer a = call(c, "/rerank", json{{"query", "q"}, {"texts", {"same", "same", "same"}}});
   ASSERT_EQ(a.status, 200);
+  ASSERT_EQ(a.body.size(), 3u) << a.body.dump();
   EXPECT_EQ(a.body[0]["index"], 2);
   EXPECT_EQ(a.body[1]["index"], 1);
   EXPECT_EQ(a.body[2]["index"], 0);
@@ -164,8 +167,10 @@ TEST_F(Protocols, TeiTruncateAndTruncationDirection) {
     if (direction) body["truncation_direction"] = direction;
     const Answer a = call(c, "/rerank", body);
     EXPECT_EQ(a.status, 200) << a.body.dump();
-    std::vector<double> s(2);
-    for (const auto& r : a.body) s[r["index"].get<size_t>()] = r["score"];
+    // Both texts answered, each once: else the pairs compared below would be two untouched NaNs.
+    std::vector<double> s(2, std::nan(""));
+    EXPECT_EQ(a.body.size(), 2u) << a.body.dump();
+    for (const auto& r : a.body) s.at(r["index"].get<size_t>()) = r["score"];
     return s;
   };
   auto right = scores(same_start, nullptr);
@@ -227,6 +232,7 @@ TEST_F(Protocols, VllmScoreOneToOneOneToNAndNToN) {
     // 1:N, raw scores: each text's pointwise score, in order; usage adds up the same rows.
     const Answer many = call(c, path, json{{"text_1", {q}}, {"text_2", texts}, {"use_activation", false}});
     ASSERT_EQ(many.status, 200) << many.body.dump();
+    ASSERT_EQ(many.body["data"].size(), texts.size()) << many.body.dump();
     long tokens = 0;
     for (size_t i = 0; i < texts.size(); ++i) {
       EXPECT_EQ(many.body["data"][i]["index"], i);
@@ -243,12 +249,14 @@ TEST_F(Protocols, VllmScoreOneToOneOneToNAndNToN) {
     for (const char* key : {"activation", "softmax"}) {
       const Answer pairs = call(c, path, json{{"text_1", prompts}, {"text_2", answers}, {key, false}});
       ASSERT_EQ(pairs.status, 200) << pairs.body.dump();
-      for (size_t i = 0; i < 2; ++i)
+      ASSERT_EQ(pairs.body["data"].size(), prompts.size()) << pairs.body.dump();
+      for (size_t i = 0; i < prompts.size(); ++i)
         EXPECT_EQ(pairs.body["data"][i]["score"].get<double>(), pointwise(c, prompts[i], answers[i]));
     }
     // The newer field names (queries/documents, data_1/data_2) and a per-request reference.
     const Answer qd = call(c, path, json{{"queries", q}, {"documents", texts}, {"use_activation", false}, {"reference", texts[2]}});
     ASSERT_EQ(qd.status, 200) << qd.body.dump();
+    ASSERT_EQ(qd.body["data"].size(), texts.size()) << qd.body.dump();
     EXPECT_EQ(qd.body["data"][0]["score"].get<double>(), pointwise(c, q, texts[0], texts[2]));
     const Answer d12 = call(c, path, json{{"data_1", q}, {"data_2", texts[1]}, {"use_activation", false}});
     EXPECT_EQ(d12.body["data"][0]["score"].get<double>(), pointwise(c, q, texts[1]));
@@ -289,6 +297,8 @@ TEST_F(Protocols, VllmTruncatePromptTokensKeepsTheEnds) {
     body.update(extra);
     const Answer a = call(c, "/score", body);
     EXPECT_EQ(a.status, 200) << a.body.dump();
+    EXPECT_EQ(a.body["data"].size(), 2u) << a.body.dump();
+    if (a.body["data"].size() != 2) return std::pair{std::nan(""), std::nan("")};  // compare unequal below
     return std::pair{a.body["data"][0]["score"].get<double>(), a.body["data"][1]["score"].get<double>()};
   };
   const auto whole = scores(json::object());
@@ -337,6 +347,7 @@ TEST_F(Protocols, RerankDocumentsTopNAndReturnDocuments) {
   }
   // One document: its pointwise score, never 0.5 (a silent 0).
   const Answer one = call(c, "/v2/rerank", json{{"model", "m"}, {"query", "hello!"}, {"documents", {"hi!"}}});
+  ASSERT_EQ(one.body["results"].size(), 1u) << one.body.dump();
   EXPECT_NEAR(one.body["results"][0]["relevance_score"].get<double>(), sigmoid(pointwise(c, "hello!", "hi!")), 1e-15);
 }
 
@@ -346,6 +357,7 @@ TEST_F(Protocols, CohereV1ObjectDocumentsAndMaxTokensPerDoc) {
   const json docs = {{{"text", "Paris"}, {"title", "Capital"}}, {{"text", "Berlin"}, {"title", "City"}}};
   const Answer a = call(c, "/v1/rerank", json{{"query", "capital of France?"}, {"documents", docs}, {"use_activation", false}});
   ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(a.body["results"].size(), docs.size()) << a.body.dump();
   for (const auto& r : a.body["results"]) {
     const size_t i = r["index"];
     EXPECT_EQ(r["document"], docs[i]);
@@ -354,6 +366,7 @@ TEST_F(Protocols, CohereV1ObjectDocumentsAndMaxTokensPerDoc) {
   const Answer fields = call(c, "/v1/rerank", json{{"query", "q"}, {"documents", docs}, {"rank_fields", {"title", "text"}},
                                                      {"use_activation", false}});
   ASSERT_EQ(fields.status, 200) << fields.body.dump();
+  ASSERT_EQ(fields.body["results"].size(), docs.size()) << fields.body.dump();
   for (const auto& r : fields.body["results"]) {
     const json& d = docs[r["index"].get<size_t>()];
     const std::string text = "title: " + d["title"].get<std::string>() + "\ntext: " + d["text"].get<std::string>();
@@ -367,8 +380,9 @@ TEST_F(Protocols, CohereV1ObjectDocumentsAndMaxTokensPerDoc) {
     body.update(extra);
     const Answer r = call(c, "/v2/rerank", body);
     EXPECT_EQ(r.status, 200) << r.body.dump();
-    std::vector<double> s(2);
-    for (const auto& x : r.body["results"]) s[x["index"].get<size_t>()] = x["relevance_score"];
+    std::vector<double> s(2, std::nan(""));  // a document not answered stays NaN: unequal to everything
+    EXPECT_EQ(r.body["results"].size(), 2u) << r.body.dump();
+    for (const auto& x : r.body["results"]) s.at(x["index"].get<size_t>()) = x["relevance_score"];
     return s;
   };
   const auto whole = scores(json::object());
@@ -420,9 +434,11 @@ TEST_F(Protocols, OpenRlhfRewardsArePointwiseScoresAgainstTheLabels) {
   }
   // One query per request (what OpenRLHF sends now), no labels at all.
   const Answer one = call(c, "/get_reward", json{{"query", {"hello!hi!"}}, {"prompts", {"hello!"}}});
+  ASSERT_EQ(one.body["rewards"].size(), 1u) << one.body.dump();
   EXPECT_EQ(one.body["rewards"][0].get<double>(), pointwise(c, "hello!", "hi!"));
   // A query that does not start with its prompt: what follows their common prefix, flagged in extra_logs.
   const Answer off = call(c, "/get_reward", json{{"query", {"hello?hi!"}}, {"prompts", {"hello!"}}, {"labels", {nullptr}}});
+  ASSERT_EQ(off.body["rewards"].size(), 1u) << off.body.dump();
   EXPECT_EQ(off.body["rewards"][0].get<double>(), pointwise(c, "hello!", "?hi!"));
   EXPECT_EQ(off.body["extra_logs"]["pairrm_prompt_match"][0], 0.0);
   // An empty batch is an empty answer.
@@ -454,7 +470,10 @@ TEST(ProtocolsPolicy, OthersRanksTheTextsOfARequestAsRankDoes) {
     const std::string q = rc["source"];
     const Answer rank = call(c, "/rank", json{{"source", q}, {"candidates", texts}});
     const Answer tei = call(c, "/rerank", json{{"query", q}, {"texts", texts}, {"raw_scores", true}});
+    ASSERT_EQ(rank.status, 200) << rank.body.dump();
+    ASSERT_EQ(rank.body["scores"].size(), texts.size()) << rank.body.dump();
     ASSERT_EQ(tei.status, 200) << tei.body.dump();
+    ASSERT_EQ(tei.body.size(), texts.size()) << tei.body.dump();
     for (const auto& r : tei.body) {
       const size_t i = r["index"];
       if (texts.size() > 1)
@@ -468,7 +487,9 @@ TEST(ProtocolsPolicy, OthersRanksTheTextsOfARequestAsRankDoes) {
                                                {"prompts", {"hello!", "hello!", "hello!", "x?"}},
                                                {"labels", {nullptr, nullptr, "hey", nullptr}}});
   ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(a.body["rewards"].size(), 4u) << a.body.dump();
   const Answer rank = call(c, "/rank", json{{"source", "hello!"}, {"candidates", {"hi!", "bye!"}}});
+  ASSERT_EQ(rank.body["scores"].size(), 2u) << rank.body.dump();
   EXPECT_EQ(a.body["rewards"][0], rank.body["scores"][0]);
   EXPECT_EQ(a.body["rewards"][1], rank.body["scores"][1]);
   EXPECT_EQ(a.body["rewards"][2].get<double>(), pointwise(c, "hello!", "yo", "hey"));
@@ -547,7 +568,7 @@ TEST(ProtocolsModel, TheBundledRandomWeightModelIsFlaggedOnStderrAndInInfo) {
 TEST(ProtocolClients, NpmClients) {
   const std::string dir = std::string(PAIRRM_SOURCE_DIR) + "/tests/clients";
   const char* ci = std::getenv("CI");
-  const bool in_ci = ci && std::string(ci) == "true";
+  const bool in_ci = ci && *ci;  // any non-empty CI, as every other set-up check in the tests reads it
   const bool ready = std::system("node --version > /dev/null 2>&1") == 0 &&
                      std::filesystem::exists(dir + "/node_modules/cohere-ai/package.json") &&
                      std::filesystem::exists(dir + "/node_modules/openai/package.json");

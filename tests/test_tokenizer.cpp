@@ -78,7 +78,7 @@ class EncodeCases : public ::testing::TestWithParam<Form> {};
 
 TEST_P(EncodeCases, EveryTextMatches) {
   const Form f = GetParam();
-  const auto cases = read_json(test::fixtures_dir() + "/text_cases.json")["encode_cases"];
+  const auto cases = test::entries(read_json(test::fixtures_dir() + "/text_cases.json"), "encode_cases");
   auto model = load(f.policy, f.byte_fallback);
   ASSERT_GE(cases.size(), 40u);
   for (const auto& c : cases) {
@@ -97,7 +97,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(Tokenizer, FastTokenizerProbes) {
   // 258 edge cases tokenized by the Rust `tokenizers` library (prefix tokens split out: HF mode).
-  const auto probes = read_json(test::fixtures_dir() + "/tokenizer/fast-probes.json")["probes"];
+  const auto probes = test::entries(read_json(test::fixtures_dir() + "/tokenizer/fast-probes.json"), "probes");
+  ASSERT_EQ(probes.size(), 258u);  // fixtures/README.md
   auto model = load(SpecialTextPolicy::kHuggingFace, false);
   int mismatches = 0;
   for (const auto& p : probes) {

@@ -72,6 +72,7 @@ test('cohere-ai v1 rerank (CohereClient -> /v1/rerank): returnDocuments, object 
 
   const objects = [{ title: 'Odd', text: '7' }, { title: 'Even', text: '2' }];
   const fielded = await cohere.rerank({ query: QUERY, documents: objects, rankFields: ['title', 'text'], returnDocuments: true });
+  assert.equal(fielded.results.length, objects.length);
   for (const r of fielded.results) {
     const d = objects[r.index];
     assert.deepEqual(r.document, d);
@@ -106,11 +107,13 @@ test('openai client -> vLLM /v1/score: 1:1, 1:N, N:N, usage', async () => {
   assert.equal(one.usage.total_tokens, one.usage.prompt_tokens);
 
   const many = await client.post('/score', { body: { text_1: [QUERY], text_2: DOCS, use_activation: false } });
+  assert.equal(many.data.length, DOCS.length);
   for (const [i, d] of many.data.entries()) {
     assert.equal(d.index, i);
     assert.equal(d.score, await pointwise(QUERY, DOCS[i]));
   }
   const pairs = await client.post('/score', { body: { text_1: ['hello!', 'I love you!'], text_2: ['hi!', 'I hate you!'] } });
+  assert.equal(pairs.data.length, 2);
   close(pairs.data[0].score, sigmoid(await pointwise('hello!', 'hi!')));
   close(pairs.data[1].score, sigmoid(await pointwise('I love you!', 'I hate you!')));
 });
@@ -154,7 +157,9 @@ test('OpenRLHF remote reward, built as openrlhf/utils/agent.py posts it: rewards
   const labels = ['hello to you!', null];
   const r = await post('/get_reward', { query: prompts.map((p, i) => p + responses[i]), prompts, labels });
   assert.equal(r.status, 200);
-  for (let i = 0; i < 2; ++i) {
+  assert.equal(r.body.rewards.length, prompts.length);
+  assert.equal(r.body.scores.length, prompts.length);
+  for (let i = 0; i < prompts.length; ++i) {
     const want = await pointwise(prompts[i], responses[i], labels[i] ?? '');
     assert.equal(r.body.rewards[i], want);
     close(r.body.scores[i], sigmoid(want));
