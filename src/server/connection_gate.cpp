@@ -20,6 +20,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -78,6 +79,13 @@ struct Connection {
   size_t request_end = 0;       // kBusy: the bytes of `in` handed to the handler
   bool close_after = false;     // the handler's answer closes the connection
   bool counted = false;         // in the per-client count
+  // kBusy, the loop's view: `in` held more than the request handed over (a pipelined request waits), and
+  // whether the connection was closed for a newcomer, to happen as soon as its worker hands it back.
+  bool pipelined = false;
+  bool evicted = false;
+  // Set by the worker when the handler starts writing its answer (steady-clock ticks; 0: not yet). From then
+  // on the client may have its answer and be done, while the worker has not handed the connection back yet.
+  std::atomic<Clock::rep> answer_started{0};
 };
 
 // One buffered request as httplib's parser sees it: reads come from the gate's buffer (the whole request is
@@ -97,7 +105,10 @@ class BufferedStream : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
-    const auto deadline = Clock::now() + write_timeout_;
+    const auto now = Clock::now();
+    const auto deadline = now + write_timeout_;
+    if (c_.answer_started.load(std::memory_order_relaxed) == 0)
+      c_.answer_started.store(now.time_since_epoch().count(), std::memory_order_release);
     size_t done = 0;
     while (done < size && !write_failed_) {
       const ssize_t n = ::send(c_.fd, ptr + done, size - done, MSG_NOSIGNAL);
@@ -157,6 +168,7 @@ struct ConnectionGate::Impl {
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
   std::unordered_map<std::string, int> per_client;
   int busy = 0;
+  int evicted_busy = 0;  // busy connections already closed for a newcomer: no longer counted as open
   bool listening = true;
   Clock::time_point accept_paused_until{};
 
@@ -220,6 +232,9 @@ struct ConnectionGate::Impl {
     c.state = Connection::kBusy;
     c.request_end = request_end;
     c.close_after = close_after;
+    c.pipelined = c.in.size() > request_end;
+    c.evicted = false;
+    c.answer_started.store(0, std::memory_order_relaxed);  // published to the worker by the queue's mutex
     ++busy;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -295,17 +310,42 @@ struct ConnectionGate::Impl {
     return ::ioctl(fd, FIONREAD, &n) == 0 && n > 0;
   }
 
-  // Makes room for one more connection: the idle one that has waited longest goes. False when none is idle.
+  // Since when the connection has had nothing left to do for its client; none while a request is being
+  // read, handled or waits. A busy connection whose answer is being written counts from the answer's start:
+  // its client may already have the answer and be done, while a worker slow to hand the connection back
+  // keeps it busy in the loop's view (counting only the loop's idle state then closed a newer connection).
+  std::optional<Clock::time_point> idle_since(const Connection& c) const {
+    if (c.state == Connection::kIdle) return has_unread_bytes(c.fd) ? std::nullopt : std::optional(c.last_active);
+    if (c.state != Connection::kBusy || c.evicted || c.pipelined) return std::nullopt;
+    const Clock::rep started = c.answer_started.load(std::memory_order_acquire);
+    if (started == 0 || has_unread_bytes(c.fd)) return std::nullopt;  // unanswered, or a next request came
+    return Clock::time_point(Clock::duration(started));
+  }
+
+  // Makes room for one more connection: the one idle longest goes (a busy one as soon as its worker hands it
+  // back). False when none is idle.
   bool evict_idle() {
     Connection* oldest = nullptr;
-    for (auto& [fd, c] : connections)
-      if (c->state == Connection::kIdle && !has_unread_bytes(fd) && (!oldest || c->last_active < oldest->last_active))
+    Clock::time_point oldest_since{};
+    for (auto& [fd, c] : connections) {
+      const auto since = idle_since(*c);
+      if (since && (!oldest || *since < oldest_since)) {
         oldest = c.get();
+        oldest_since = *since;
+      }
+    }
     if (!oldest) return false;
     events(GateEvent::kIdleEvicted);
-    close_connection(*oldest);
+    if (oldest->state == Connection::kBusy) {
+      oldest->evicted = true;
+      ++evicted_busy;
+    } else {
+      close_connection(*oldest);
+    }
     return true;
   }
+
+  int open_connections() const { return static_cast<int>(connections.size()) - evicted_busy; }
 
   void accept_all() {
     for (;;) {
@@ -321,11 +361,11 @@ struct ConnectionGate::Impl {
         }
         return;
       }
-      if (static_cast<int>(connections.size()) >= options.max_connections && !evict_idle()) {
+      if (open_connections() >= options.max_connections && !evict_idle()) {
         events(GateEvent::kFull);
         // Refused with an answer, which lingers a second in the table; a flood past twice the limit is
         // closed unanswered, so the table stays bounded.
-        if (static_cast<int>(connections.size()) >= 2 * options.max_connections) {
+        if (open_connections() >= 2 * options.max_connections) {
           ::close(fd);
           continue;
         }
@@ -363,7 +403,8 @@ struct ConnectionGate::Impl {
 
   void on_returned(Connection& c) {
     --busy;
-    if (c.close_after || stopping) return close_connection(c);
+    if (c.evicted) --evicted_busy;
+    if (c.close_after || c.evicted || stopping) return close_connection(c);
     const auto now = Clock::now();
     c.state = Connection::kIdle;
     c.last_active = now;
