@@ -259,21 +259,27 @@ TEST(ServerConnections, OneAddressGetsAtMostItsConnections) {
   EXPECT_TRUE(test::wait_until([&] { return refused(server, "per_client_limit") >= 1; }));
 }
 
-TEST(ServerConnections, AFullTableClosesTheOldestIdleConnectionFirst) {
-  ServerProcess server(server_args({"--max-connections", "2", "--idle-timeout-s", "600", "--read-timeout-s", "600"}));
-  RawConnection oldest(server.port());
-  ASSERT_TRUE(oldest.send(get("/health")));
+// On a table of two: `oldest` asks `first_path`, then `newer` asks /health; a third connection is answered,
+// `oldest` is closed for it with nothing more sent, and `newer` still serves.
+void expect_a_newcomer_closes_the_oldest(int port, const std::string& first_path) {
+  RawConnection oldest(port);
+  ASSERT_TRUE(oldest.send(get(first_path)));
   ASSERT_EQ(status_of(oldest.next_response()), 200);
-  RawConnection newer(server.port());
+  RawConnection newer(port);
   ASSERT_TRUE(newer.send(get("/health")));
   ASSERT_EQ(status_of(newer.next_response()), 200);
-  RawConnection incoming(server.port());
+  RawConnection incoming(port);
   ASSERT_TRUE(incoming.send(get("/health")));
   EXPECT_EQ(status_of(incoming.next_response()), 200);
   EXPECT_TRUE(oldest.closed_by_server());
   EXPECT_EQ(oldest.received_now(), "");
   ASSERT_TRUE(newer.send(get("/health")));  // the newer idle one was kept
   EXPECT_EQ(status_of(newer.next_response()), 200);
+}
+
+TEST(ServerConnections, AFullTableClosesTheOldestIdleConnectionFirst) {
+  ServerProcess server(server_args({"--max-connections", "2", "--idle-timeout-s", "600", "--read-timeout-s", "600"}));
+  expect_a_newcomer_closes_the_oldest(server.port(), "/health");
 }
 
 // The gate in this process, on any free port, with a handler that answers every request "200 ok" and, for
@@ -334,19 +340,7 @@ TEST(ServerConnections, AnAnsweredConnectionNotYetHandedBackIsStillTheOldestIdle
   // Longer than the steps below take even on a loaded machine (without the fix they fail within it);
   // with the fix nothing waits for it but the oldest connection's close.
   GateWithHeldWorker gate(options, std::chrono::seconds(2));
-  RawConnection oldest(gate.port());
-  ASSERT_TRUE(oldest.send(get("/hold")));
-  ASSERT_EQ(status_of(oldest.next_response()), 200);  // answered; its worker holds it
-  RawConnection newer(gate.port());
-  ASSERT_TRUE(newer.send(get("/health")));
-  ASSERT_EQ(status_of(newer.next_response()), 200);
-  RawConnection incoming(gate.port());
-  ASSERT_TRUE(incoming.send(get("/health")));
-  EXPECT_EQ(status_of(incoming.next_response()), 200);
-  EXPECT_TRUE(oldest.closed_by_server());
-  EXPECT_EQ(oldest.received_now(), "");
-  ASSERT_TRUE(newer.send(get("/health")));  // the newer one was kept
-  EXPECT_EQ(status_of(newer.next_response()), 200);
+  expect_a_newcomer_closes_the_oldest(gate.port(), "/hold");  // /hold: answered, and its worker holds it
   EXPECT_EQ(gate.evicted(), 1);
 }
 
