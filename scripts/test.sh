@@ -12,6 +12,16 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 # Debian's interpreter (numpy, pytest and pybind11 come from apt); PYTHON=... overrides.
 PYTHON=${PYTHON:-/usr/bin/python3}
+# Each phase's wall time, printed as it ends and summed up at the end (CI's 90-minute budget is watched there).
+start_all=$SECONDS
+phase_times=()
+phase_start=$SECONDS
+end_phase() {
+  phase_times+=("$1 $((SECONDS - phase_start)) s")
+  echo "== $1: $((SECONDS - phase_start)) s"
+  phase_start=$SECONDS
+}
+trap 'echo "== phase times: ${phase_times[*]:-none} (total $((SECONDS - start_all)) s)"' EXIT
 for kind in "${@:-release package asan python fuzz}"; do
   for k in $kind; do
     case "$k" in
@@ -24,21 +34,28 @@ for kind in "${@:-release package asan python fuzz}"; do
         echo "== python: pip install . into build-python/venv"
         rm -rf build-python/venv
         "$PYTHON" -m venv --system-site-packages build-python/venv
-        build-python/venv/bin/python -m pip install --quiet --no-build-isolation --no-deps .
+        # The release build (build/, Python module on by default) already compiled the engine: pip brings
+        # its module target up to date there instead of building everything a second time in build-python/.
+        reuse=""
+        if grep -qs "PAIRRM_BUILD_PYTHON:BOOL=ON" build/CMakeCache.txt; then reuse=$PWD/build; fi
+        PAIRRM_CMAKE_BUILD_DIR=$reuse build-python/venv/bin/python -m pip install --quiet --no-build-isolation --no-deps .
         echo "== python tests"
         (cd python/tests && ../../build-python/venv/bin/python -m pytest -q -p no:cacheprovider)
+        end_phase python
         continue ;;
-      fuzz) scripts/fuzz.sh "${FUZZ_SECONDS:-30}"; continue ;;
-      package) scripts/test_package.sh build; continue ;;
+      fuzz) scripts/fuzz.sh "${FUZZ_SECONDS:-30}"; end_phase fuzz; continue ;;
+      package) scripts/test_package.sh build; end_phase package; continue ;;
       *) echo "unknown build kind '$k' (release|package|asan|python|fuzz)" >&2; exit 2 ;;
     esac
     echo "== $k build ($dir)"
     cmake -S . -B "$dir" "${flags[@]}" -DPython_EXECUTABLE="$PYTHON" >/dev/null
     cmake --build "$dir" -j"$jobs"
+    end_phase "$k-build"
     echo "== $k tests"
     # halt_on_error: a sanitizer report fails the test instead of scrolling past.
     ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
       ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs"
+    end_phase "$k-tests"
   done
 done

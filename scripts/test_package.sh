@@ -72,7 +72,7 @@ expect_same_score "score=$(python3 -c 'import json,sys; print("%.6f" % json.load
 echo "   $(basename "$deb"): installs (apt simulation), runs from the package tree"
 
 echo "== one binary for every x86-64 CPU (QEMU user mode)"
-command -v qemu-x86_64 >/dev/null || fail "qemu-x86_64 missing (scripts/setup.sh installs qemu-user)"
+command -v qemu-x86_64 >/dev/null || fail "qemu-x86_64 missing (scripts/setup.sh --dev installs qemu-user)"
 for cpu in Westmere:generic Haswell:avx2; do
   out=$(qemu-x86_64 -cpu "${cpu%%:*}" "$build/pairrm" bench --model "$model" --tokens 40 --pairs 1 --threads 1 --json 2>/dev/null) \
     || fail "the binary fails on a ${cpu%%:*} CPU"

@@ -573,7 +573,7 @@ TEST(ProtocolClients, NpmClients) {
                      std::filesystem::exists(dir + "/node_modules/cohere-ai/package.json") &&
                      std::filesystem::exists(dir + "/node_modules/openai/package.json");
   if (!ready) {
-    const std::string why = "node or tests/clients/node_modules missing: run `npm ci --prefix tests/clients` (scripts/setup.sh does)";
+    const std::string why = "node or tests/clients/node_modules missing: run `npm ci --prefix tests/clients` (scripts/setup.sh --dev does)";
     if (in_ci) FAIL() << why;  // CI installs them: their absence is a broken set-up, not a skip
     GTEST_SKIP() << why;
   }

@@ -79,8 +79,8 @@ def require_module(name: str, why: str):
 
 
 def require_torch() -> None:
-    """The torch half of the "with and without torch" tests (scripts/setup.sh installs python3-torch)."""
-    require_module("torch", "CI installs python3-torch with scripts/setup.sh")
+    """The torch half of the "with and without torch" tests (scripts/setup.sh --dev installs python3-torch)."""
+    require_module("torch", "CI installs python3-torch with scripts/setup.sh --dev")
 
 
 def link_checkpoint(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:

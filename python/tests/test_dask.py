@@ -13,8 +13,8 @@ import pytest
 
 from conftest import model_dir, require_module
 
-dask = require_module("dask", "CI installs python3-dask with scripts/setup.sh")
-distributed = require_module("distributed", "CI installs python3-distributed with scripts/setup.sh")
+dask = require_module("dask", "CI installs python3-dask with scripts/setup.sh --dev")
+distributed = require_module("distributed", "CI installs python3-distributed with scripts/setup.sh --dev")
 
 import pairrm
 import pairrm.dask
