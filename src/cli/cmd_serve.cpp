@@ -16,6 +16,7 @@ struct Serve final : Command {
   int run() override {
     if (serve.api_key.empty())
       if (const char* key = std::getenv("PAIRRM_API_KEY"); key && *key) serve.api_key = key;
+    if (serve.served_model_name.empty()) serve.served_model_name = model.model;  // as given: a path or a repo id
     serve.scheduler.threads_per_worker = model.threads > 0 ? std::max(1, model.threads / serve.scheduler.workers) : 0;
     pairrm::server::block_stop_signals();  // before the model load starts any thread
     return pairrm::server::run_server(model.load(), serve);
@@ -77,6 +78,9 @@ struct Serve final : Command {
         ->check(CLI::IsMember({"fixed", "others"}));
     app->add_option("--reference-text", serve.reference_text,
                     "the fixed reference answer (default: the empty answer \"\")");
+    app->add_option("--served-model-name", serve.served_model_name,
+                    "the model's name in the protocols' answers (/v1/models, TEI's /info, \"model\" fields; "
+                    "default: --model as given, else the model directory)");
   }
 };
 

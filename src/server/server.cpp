@@ -97,6 +97,15 @@ class Service {
         send_json(res, reply.status, reply.body);
       });
     }
+    for (const std::string& path : endpoints_.get_paths()) {
+      auto answer = [this, path](const httplib::Request&, httplib::Response& res) {
+        const Reply reply = endpoints_.respond_get(path);
+        if (reply.body.empty()) res.status = reply.status;  // /ping: the status alone
+        else send_json(res, reply.status, reply.body);
+      };
+      svr.Get(path, answer);
+      if (path == "/ping") svr.Post(path, answer);  // vLLM's SageMaker route takes both
+    }
     svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, json{{"status", "ok"}}.dump());
     });
@@ -108,7 +117,9 @@ class Service {
     // Authentication and per-request timing for every route, matched or not.
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       request_start() = Clock::now();
-      if (options_.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      // Health checks never need the key (TEI's public routes: /health, /ping).
+      if (options_.api_key.empty() || req.path == "/health" || req.path == "/ping")
+        return httplib::Server::HandlerResponse::Unhandled;
       if (!authorized(req.get_header_value("Authorization"))) {
         res.set_header("WWW-Authenticate", "Bearer");
         send_error(res, 401, "missing or wrong API key (Authorization: Bearer KEY)");
@@ -137,6 +148,8 @@ class Service {
   // Unknown paths share one label: they must not grow the metrics without bound.
   std::string endpoint_label(const std::string& path) const {
     if (path == "/health" || path == "/info" || path == "/metrics" || endpoints_.has(path)) return path;
+    for (const std::string& get : endpoints_.get_paths())
+      if (path == get) return path;
     return "other";
   }
 
@@ -190,6 +203,10 @@ class Service {
          {{"policy", options_.reference}, {"text", options_.reference_text}}},
         {"random_weights", random_weights_}};
     if (random_weights_) out["warning"] = kRandomWeightsWarning;
+    // TEI's fields beside pairrm's own, for TEI's clients (its "version" is the same: the server's).
+    const OrderedJson tei = endpoints_.tei_info();  // named: items() of a temporary would dangle in the loop
+    for (const auto& [key, value] : tei.items())
+      if (!out.contains(key)) out[key] = value;
     return out;
   }
 

@@ -28,6 +28,9 @@ struct ServerOptions {
   // against each other, as /rank).
   std::string reference = "fixed";
   std::string reference_text;
+  // The model's name in the protocols' answers (vLLM's --served-model-name; /v1/models' id, TEI's model_id);
+  // empty: the model directory.
+  std::string served_model_name;
 };
 
 // Blocks SIGTERM/SIGINT in the calling thread and so in every thread it starts afterwards (OpenMP's

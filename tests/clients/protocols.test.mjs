@@ -166,3 +166,18 @@ test('OpenRLHF remote reward, built as openrlhf/utils/agent.py posts it: rewards
   }
   assert.deepEqual(r.body.extra_logs.pairrm_prompt_match, [1, 1]);
 });
+
+test('openai models.list() (GET /v1/models): vLLM\'s model list, the served model\'s card', async () => {
+  const client = new OpenAI({ apiKey: KEY, baseURL: `${URL}/v1`, maxRetries: 0 });
+  const info = await (await fetch(`${URL}/info`, { headers: { authorization: `Bearer ${KEY}` } })).json();
+  const page = await client.models.list();
+  assert.equal(page.data.length, 1);
+  const card = page.data[0];
+  assert.equal(card.id, info.served_model_name);
+  assert.equal(card.object, 'model');
+  assert.equal(typeof card.created, 'number');
+  assert.equal(card.owned_by, 'pairrm');
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);  // the SDK's auto-pagination: one page
+  assert.deepEqual(ids, [info.served_model_name]);
+});

@@ -1,0 +1,28 @@
+// A chat request's messages (vLLM's `messages`: [{role, content}], content a string or a list of text
+// parts) as what PairRM scores: the last message is the answer (role "assistant"), the turns before it its
+// prompt. One user turn and its answer score as /rerank scores that prompt and answer; a longer exchange is
+// built as compare_conversations builds one (spec section 5), the reference taking the last answer's place.
+// System (and developer) messages go before the first user turn's text, a line each.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "pairrm/ranking.h"
+#include "server/pointwise.h"
+
+namespace pairrm::server {
+
+struct ChatAnswer {
+  Conversation turns;  // USER/ASSISTANT alternating from a USER turn; the last is the answer scored
+
+  // The pointwise group that scores the answer against `reference` (nullopt: the server's policy decides;
+  // a longer exchange needs the text itself, `fixed_reference`, in the answer's place).
+  PointwiseGroup group(const std::optional<std::string>& reference, const std::string& fixed_reference) const;
+};
+
+// Throws std::invalid_argument naming the message at fault (no messages, a role PairRM cannot place, a
+// non-text part, no assistant answer last, turns that do not alternate).
+ChatAnswer chat_answer(const nlohmann::json& messages);
+
+}  // namespace pairrm::server
