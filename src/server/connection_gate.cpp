@@ -407,7 +407,10 @@ struct ConnectionGate::Impl {
     if (c.close_after || c.evicted || stopping) return close_connection(c);
     const auto now = Clock::now();
     c.state = Connection::kIdle;
-    c.last_active = now;
+    // Idle since its answer began, not since the loop took it back: a worker slow to hand it back must not
+    // make it look newer than a connection answered after it (a full table would then close that one).
+    const Clock::rep started = c.answer_started.load(std::memory_order_acquire);
+    c.last_active = started != 0 ? Clock::time_point(Clock::duration(started)) : now;
     c.deadline = now + seconds(options.idle_timeout_s);
     watch(c.fd);
     if (!c.in.empty()) {  // a pipelined request arrived with this one
