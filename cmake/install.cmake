@@ -14,7 +14,7 @@ install(TARGETS pairrm RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS pairrm_shared EXPORT pairrmTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES include/pairrm/pairrm.h include/pairrm/ranking.h include/pairrm/pairrm_c.h
+install(FILES include/pairrm/pairrm.h include/pairrm/ranking.h include/pairrm/chat_template.h include/pairrm/pairrm_c.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pairrm)
 install(DIRECTORY models/tiny DESTINATION ${CMAKE_INSTALL_DATADIR}/pairrm/models)
 

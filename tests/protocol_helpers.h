@@ -28,6 +28,23 @@ inline Answer call(httplib::Client& c, const std::string& path, const std::strin
 }
 inline Answer call(httplib::Client& c, const std::string& path, const json& body) { return call(c, path, body.dump()); }
 
+// A POST's JSON answer with its keys in the order the server wrote them (json sorts its keys).
+inline nlohmann::ordered_json call_ordered(httplib::Client& c, const std::string& path, const json& body) {
+  auto res = c.Post(path, body.dump(), "application/json");
+  if (!res) throw std::runtime_error("no response from " + path);
+  return nlohmann::ordered_json::parse(res->body);
+}
+inline std::vector<std::string> keys_of(const nlohmann::ordered_json& object) {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : object.items()) keys.push_back(k);
+  return keys;
+}
+// The top-level keys of a POST's JSON answer in the order the server wrote them.
+inline std::vector<std::string> key_order(httplib::Client& c, const std::string& path, const json& body) {
+  const auto answer = call_ordered(c, path, body);  // named: items() of a temporary dangles
+  return keys_of(answer);
+}
+
 // The pointwise score of `text` against `ref` as an answer to `prompt`, through /compare.
 inline double pointwise(httplib::Client& c, const std::string& prompt, const std::string& text, const std::string& ref = "") {
   const Answer a = call(c, "/compare", json{{"source", prompt}, {"candidate_a", text}, {"candidate_b", ref}});

@@ -42,16 +42,6 @@ class Pooling : public ::testing::Test {
 };
 ServerProcess* Pooling::server_ = nullptr;
 
-// The top-level keys of a POST's JSON answer in the order the server wrote them (json sorts its keys).
-std::vector<std::string> key_order(httplib::Client& c, const std::string& path, const json& body) {
-  auto res = c.Post(path, body.dump(), "application/json");
-  if (!res) throw std::runtime_error("no response from " + path);
-  const auto answer = nlohmann::ordered_json::parse(res->body);  // named: items() of a temporary dangles
-  std::vector<std::string> keys;
-  for (const auto& [k, v] : answer.items()) keys.push_back(k);
-  return keys;
-}
-
 // vLLM's ClassificationResponse and PoolingResponse (pooling/*/protocol.py): these fields, in this order.
 const std::vector<std::string> kPoolingKeys = {"id", "object", "created", "model", "data", "usage"};
 
@@ -148,6 +138,10 @@ TEST_F(Pooling, ClassifyRefusesWhatItCannotScoreInVllmsShape) {
   // The schema's errors: 400 "Bad Request" with the field (vLLM's RequestValidationError handler).
   expect_vllm_error(call(c, "/classify", json{{"model", "m"}}), 400, "Bad Request", "body.input");
   expect_vllm_error(call(c, "/classify", json{{"input", "a"}, {"normalize", true}}), 400, "Bad Request", "body.normalize");
+  expect_vllm_error(call(c, "/classify", json{{"input", 5}}), 400, "Bad Request", "body.input");
+  expect_vllm_error(call(c, "/classify", json{{"input", {"a", 5}}}), 400, "Bad Request", "body.input");
+  // More texts than --max-items (64 by default): 413, as every limit here.
+  expect_vllm_error(call(c, "/classify", json{{"input", std::vector<std::string>(65, "a")}}), 413, "Request Entity Too Large");
   // Values the serving code refuses: 400 BadRequestError, no param.
   for (const json& body : {json{{"input", json::array()}},                                   // no prompt
                            json{{"input", {1, 2, 3}}},                                       // token ids

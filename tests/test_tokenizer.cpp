@@ -1,6 +1,8 @@
 // Token ids against the Hugging Face tokenizers: reference-tokenization, text_cases.json, fast-probes.json.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "api/model_impl.h"
 #include "fixtures.h"
 
@@ -205,6 +207,101 @@ TEST(Tokenizer, OversizedTextIsRefused) {
   auto model = load(SpecialTextPolicy::kLiteral, false);
   const std::string huge(kMaxTextBytes + 1, 'a');
   EXPECT_THROW(model->encode(huge), Error);
+}
+
+// Every text the id tests read: the fast-tokenizer probes and text_cases' encode cases (non-empty, counted).
+std::vector<std::string> all_test_texts() {
+  std::vector<std::string> texts;
+  for (const auto& p : test::entries(read_json(test::fixtures_dir() + "/tokenizer/fast-probes.json"), "probes"))
+    texts.push_back(p["text"]);
+  for (const auto& c : test::entries(read_json(test::fixtures_dir() + "/text_cases.json"), "encode_cases"))
+    texts.push_back(c["text"]);
+  return texts;
+}
+
+bool continuation_byte(const std::string& text, size_t at) {
+  return at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80;
+}
+
+// tokenize() is what /tokenize answers: its ids must be the ids the model scores with (encode, checked
+// against the Rust tokenizer above) in every tokenizer form, and its offsets point into the text: in
+// bounds, on character boundaries, in order, [CLS]/[SEP] (only they) marked as added.
+TEST(Tokenizer, TokenizeGivesTheScoredIdsWithOffsetsIntoTheText) {
+  const auto texts = all_test_texts();
+  ASSERT_GE(texts.size(), 300u);
+  for (auto policy : {SpecialTextPolicy::kHuggingFace, SpecialTextPolicy::kLiteral})
+    for (bool byte_fallback : {false, true}) {
+      auto model = load(policy, byte_fallback);
+      for (const std::string& text : texts) {
+        const auto with = model->tokenize(text, true), without = model->tokenize(text, false);
+        std::vector<int32_t> ids, inner;
+        for (const auto& t : with) ids.push_back(t.id);
+        for (const auto& t : without) inner.push_back(t.id);
+        ASSERT_EQ(ids, model->encode(text)) << show(text);
+        ASSERT_EQ(inner, model->text_tokens(text)) << show(text);
+        ASSERT_TRUE(with.front().added && with.back().added) << show(text);
+        size_t last_begin = 0;
+        for (const auto& t : without) {
+          EXPECT_FALSE(t.added) << show(text);
+          EXPECT_LE(t.begin, t.end) << show(text);
+          EXPECT_LE(t.end, text.size()) << show(text);
+          EXPECT_GE(t.begin, last_begin) << show(text);
+          last_begin = t.begin;
+          // Byte-fallback pieces each carry their whole character's bytes (as the Rust tokenizer's do).
+          EXPECT_FALSE(continuation_byte(text, t.begin) || continuation_byte(text, t.end)) << show(text);
+        }
+      }
+    }
+}
+
+// On text the normalizer leaves as it is (printable ASCII words, single spaces), the tokens' bytes put
+// back together are the text: each ▁ is the space before its word, the first word's prefix ▁ has none
+// (the Rust tokenizer's offsets: "Hello world" -> (0, 5), (5, 11)). And decode gives the text back.
+TEST(Tokenizer, OffsetsAndDecodeRebuildPlainText) {
+  auto model = load(SpecialTextPolicy::kHuggingFace, false);
+  auto plain = [](const std::string& t) {
+    if (t.empty() || t.front() == ' ' || t.back() == ' ' || t.find("  ") != std::string::npos) return false;
+    for (unsigned char c : t)
+      if (c < 0x20 || c > 0x7E) return false;
+    return t.find("<|") == std::string::npos && t.find('[') == std::string::npos;  // no special strings
+  };
+  const auto hello = model->tokenize("Hello world", false);
+  ASSERT_EQ(hello.size(), 2u);
+  EXPECT_EQ(std::make_pair(hello[0].begin, hello[0].end), std::make_pair(size_t{0}, size_t{5}));
+  EXPECT_EQ(std::make_pair(hello[1].begin, hello[1].end), std::make_pair(size_t{5}, size_t{11}));
+  EXPECT_EQ(model->token_string(hello[1].id), "\xe2\x96\x81world");
+  int checked = 0;
+  for (const std::string& text : all_test_texts()) {
+    if (!plain(text)) continue;
+    std::string rebuilt;
+    for (const auto& t : model->tokenize(text, false)) rebuilt += text.substr(t.begin, t.end - t.begin);
+    EXPECT_EQ(rebuilt, text);
+    const auto ids = model->text_tokens(text);
+    if (std::find(ids.begin(), ids.end(), 3) == ids.end()) EXPECT_EQ(model->decode(ids, true), text);  // no [UNK]
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
+}
+
+// The fast tokenizer's decode: special tokens skipped or kept as their strings, the Metaspace decoder's
+// spaces (no space before the first word, one per later ▁), ids past the vocabulary skipped.
+TEST(Tokenizer, DecodeAsTheFastTokenizer) {
+  auto model = load(SpecialTextPolicy::kHuggingFace, false);
+  const auto ids = model->encode("Hello world");
+  EXPECT_EQ(model->decode(ids, true), "Hello world");
+  EXPECT_EQ(model->decode(ids, false), "[CLS] Hello world[SEP]");
+  std::vector<int32_t> with_junk = ids;
+  with_junk.insert(with_junk.begin() + 1, {-1, model->vocab_size(), 1 << 30});
+  EXPECT_EQ(model->decode(with_junk, true), "Hello world");
+  EXPECT_EQ(model->decode({}, true), "");
+  EXPECT_TRUE(model->is_special_token(1));
+  EXPECT_TRUE(model->is_special_token(2));
+  EXPECT_FALSE(model->is_special_token(ids[1]));
+  EXPECT_EQ(model->token_string(1), "[CLS]");
+  EXPECT_EQ(model->token_string(128001), "<|source|>");
+  EXPECT_THROW(model->token_string(model->vocab_size()), Error);
+  EXPECT_THROW(model->token_string(-1), Error);
+  EXPECT_EQ(model->vocab_size(), 128005);  // spm.model's 128000 pieces, [MASK] and the 4 PairRM tokens
 }
 
 }  // namespace

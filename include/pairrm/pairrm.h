@@ -136,6 +136,14 @@ struct ModelInfo : ModelShape {
   std::vector<DenseGemmInfo> dense_gemms;  // fp32: the GEMM of each dense-layer shape (empty for bf16/int8)
 };
 
+// One token of Model::tokenize: a token of the text with the bytes [begin, end) of the text it came from,
+// or (added) the [CLS]/[SEP] around it, which has no bytes.
+struct TextToken {
+  int32_t id = 0;
+  bool added = false;
+  size_t begin = 0, end = 0;
+};
+
 class Model {
  public:
   // Loads a checkpoint directory (config.json, model.safetensors, spm.model, added tokens). Throws Error.
@@ -156,6 +164,16 @@ class Model {
   std::vector<int32_t> text_tokens(std::string_view text, const char* what = "text") const;
   PairRow build_row(const std::vector<int32_t>& source, const std::vector<int32_t>& candidate1,
                     const std::vector<int32_t>& candidate2) const;
+
+  // The tokenizer on its own (the servers' /tokenize and /decode): the ids of `text` (the same as
+  // text_tokens) with their offsets, in [CLS] ... [SEP] when `add_special_tokens`; never truncated.
+  std::vector<TextToken> tokenize(std::string_view text, bool add_special_tokens) const;
+  int32_t vocab_size() const;
+  // Hugging Face's convert_ids_to_tokens for one id ("▁Hello", "[CLS]"). Throws Error out of range.
+  std::string token_string(int32_t id) const;
+  bool is_special_token(int32_t id) const;
+  // The fast tokenizer's decode (ids out of the vocabulary are skipped, as it does).
+  std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const;
 
   struct Impl;
 

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _checks, _paths
+from . import _checks, _pairrm, _paths
 from .blender import Blender
 
 DEFAULT_MODEL = "llm-blender/PairRM"  # what trl's PairRMJudge loads
@@ -197,7 +197,8 @@ def default_model(model: Optional[str]) -> str:
 def reward_function(model: Optional[str] = None, *, reference_column: Optional[str] = "reference",
                     answer_column: Optional[str] = "answer", prompt_column: Optional[str] = None,
                     baseline: Optional[str] = "group", blender: Optional[Blender] = None,
-                    name: str = "pairrm_reward", **load_kwargs: Any) -> "PairRMReward":
+                    name: str = "pairrm_reward", strip_chat_template: Optional[str] = None,
+                    eos_strings: Sequence[str] = (), **load_kwargs: Any) -> "PairRMReward":
     """A PairRM reward function for RL trainers (higher is better). The form of each call is read from its
     arguments:
 
@@ -218,13 +219,20 @@ def reward_function(model: Optional[str] = None, *, reference_column: Optional[s
     - ``prompt_column``: take the prompt(s) from this keyword when the call has it (AReaL: "messages" or
       "question", the dataset's own prompt rather than the chat-templated text AReaL passes).
 
+    - ``strip_chat_template``: "auto", "chatml" or "llama3" reads a chat template's markup out of text prompts
+      and completions first (AReaL and OpenRLHF pass the prompt as the policy's chat template rendered it;
+      PairRM was trained on plain text): a prompt's turns become the prompt (one user turn, with any system
+      message a line before it, as its text; more as a conversation), a completion's end-of-turn and EOS
+      strings (the template's own and ``eos_strings``) are cut. None (default): texts are scored as given.
+
     Prompts and completions may be conversational (lists of messages). ``model`` / ``load_kwargs`` as
     ``PairRMJudge`` (default ``$PAIRRM_MODEL``, else "llm-blender/PairRM"); the model is found now and loaded
     at the first call, once per process. Or pass a loaded ``blender``. The function can be pickled (AReaL runs
     it in worker processes), except with ``blender=``.
     """
     return PairRMReward(model, load_kwargs, blender=blender, reference_column=reference_column,
-                        answer_column=answer_column, prompt_column=prompt_column, baseline=baseline, name=name)
+                        answer_column=answer_column, prompt_column=prompt_column, baseline=baseline, name=name,
+                        strip_chat_template=strip_chat_template, eos_strings=eos_strings)
 
 
 class PairRMReward:
@@ -232,9 +240,16 @@ class PairRMReward:
 
     def __init__(self, model: Optional[str], load_kwargs: Dict[str, Any], *, blender: Optional[Blender],
                  reference_column: Optional[str], answer_column: Optional[str], prompt_column: Optional[str],
-                 baseline: Optional[str], name: str):
+                 baseline: Optional[str], name: str, strip_chat_template: Optional[str] = None,
+                 eos_strings: Sequence[str] = ()):
         if baseline not in ("group", None):
             raise ValueError(f"baseline must be 'group' or None, not {baseline!r}")
+        if strip_chat_template not in (None, "none", "auto", "chatml", "llama3"):
+            raise ValueError(f"strip_chat_template must be None, 'auto', 'chatml' or 'llama3', not {strip_chat_template!r}")
+        if isinstance(eos_strings, str):
+            raise TypeError("eos_strings must be a list of strings, not a str")
+        self.strip_chat_template = None if strip_chat_template == "none" else strip_chat_template
+        self.eos_strings = [_checks.text("eos_strings", e) for e in eos_strings]
         self.reference_column, self.answer_column, self.prompt_column = reference_column, answer_column, prompt_column
         self.baseline = baseline
         self._given_blender = blender
@@ -262,12 +277,38 @@ class PairRMReward:
         prompt, completion, extra = _prompt_and_completion(args, columns)
         if self.prompt_column is not None and columns.get(self.prompt_column) is not None:
             prompt = columns[self.prompt_column]
+        prompt, completion = self._untemplated(prompt, False), self._untemplated(completion, True)
         if _is_one_text(prompt):
             self._take_areal_answer(extra, columns)
             return self._one_prompt(_text(prompt, "prompt"), completion, columns)
         if extra:
             raise TypeError(f"the batch form takes 2 positional arguments (prompts, completions), not {len(args)}")
         return self._batch(prompt, completion, columns)
+
+    # -- chat templates -----------------------------------------------------------------------------------------
+
+    def _untemplated(self, value: Any, completion: bool) -> Any:
+        """A text, or each text of a list, with the chat template's markup read out (strip_chat_template)."""
+        if self.strip_chat_template is None:
+            return value
+        if isinstance(value, str):
+            return self._untemplated_text(value, completion)
+        listed = _as_list(value)
+        if isinstance(listed, (list, tuple)) and not _is_conversation(listed):
+            return [self._untemplated_text(v, completion) if isinstance(v, str) else v for v in listed]
+        return value
+
+    def _untemplated_text(self, text: str, completion: bool) -> Any:
+        turns = _pairrm.chat_turns(text, self.strip_chat_template, self.eos_strings, not completion)
+        if completion:  # the answer: its last assistant turn where it has turns, else the text less its EOS
+            if turns and turns[-1][0] == "ASSISTANT":
+                return turns[-1][1]
+            return _pairrm.strip_end_of_text(text, self.strip_chat_template, self.eos_strings)
+        if turns is None:
+            return _pairrm.strip_end_of_text(text, self.strip_chat_template, self.eos_strings)
+        if len(turns) == 1:
+            return turns[0][1]
+        return [{"role": role.lower(), "content": content} for role, content in turns]
 
     # -- batch: trl -------------------------------------------------------------------------------------------
 

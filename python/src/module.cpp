@@ -17,6 +17,7 @@
 #include "jobs/commands.h"
 #include "jobs/jsonl.h"
 #include "hub/hub.h"
+#include "pairrm/chat_template.h"
 #include "pairrm/ranking.h"
 
 namespace py = pybind11;
@@ -384,6 +385,27 @@ PYBIND11_MODULE(_pairrm, m) {
       py::arg("model"), py::arg("cache") = std::string(),
       "The cached snapshot directory of a repo id holding every needed file, or None; never uses the network");
   m.def("hub_cache_dir", &hub::cache_dir, "The huggingface_hub cache directory the hub client uses by default");
+  // Chat-template markup (pairrm/chat_template.h), for reward_function(strip_chat_template=...).
+  m.def(
+      "chat_turns",
+      [](const std::string& text, const std::string& kind, const std::vector<std::string>& eos,
+         bool drop_generation_prompt) -> std::optional<std::vector<std::pair<std::string, std::string>>> {
+        const auto messages = read_chat_messages(text, {parse_chat_template(kind), eos});
+        if (!messages) return std::nullopt;
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const Turn& t : chat_turns(*messages, drop_generation_prompt)) out.emplace_back(t.role, t.content);
+        return out;
+      },
+      py::arg("text"), py::arg("template"), py::arg("eos_strings") = std::vector<std::string>(),
+      py::arg("drop_generation_prompt") = true,
+      "The turns (role 'USER'/'ASSISTANT', content) a chat-templated text holds, or None when it has no markup");
+  m.def(
+      "strip_end_of_text",
+      [](const std::string& text, const std::string& kind, const std::vector<std::string>& eos) {
+        return strip_end_of_text(text, {parse_chat_template(kind), eos});
+      },
+      py::arg("text"), py::arg("template"), py::arg("eos_strings") = std::vector<std::string>(),
+      "The text less the template's end-of-turn and end-of-text strings at its end");
 
   py::class_<PyModel>(m, "Engine")
       .def(py::init<const std::string&, const std::string&, const std::string&, bool, int, const std::string&, int,

@@ -151,6 +151,51 @@ def test_areal_rlvr_workflow_call(reward, tiny, text_cases):
         reward("prompt", ["a", "b"], "a reference in the wrong place")  # else ranked as a group, silently
 
 
+QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+
+
+def qwen_prompt(prompt):
+    """Qwen2.5's chat template (its default system message), add_generation_prompt=True."""
+    return (f"<|im_start|>system\n{QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n"
+            f"<|im_start|>assistant\n")
+
+
+def llama3_prompt(prompt):
+    """Llama 3's chat template (no system message), add_generation_prompt=True."""
+    return (f"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
+            f"<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_strip_chat_template_scores_the_prompt_and_answer_without_markup(tiny, text_cases):
+    # AReaL passes the chat-templated prompt (areal/workflow/rlvr.py: prompt_str); a completion decoded with
+    # its special tokens ends with the end of turn and the EOS. With strip_chat_template the reward is the
+    # one of the plain prompt (a system message a line before it, as pairrm serve's /classify puts it).
+    stripping = pairrm.reward_function(TINY, threads=2, strip_chat_template="auto", eos_strings=["<pad>"])
+    for prompt, completion, answer, _ in compare_rows(text_cases):
+        want_qwen = logit(tiny, QWEN_SYSTEM + "\n" + prompt, completion, answer)
+        got = stripping(qwen_prompt(prompt), completion + "<|im_end|><|endoftext|>", [1], [2], answer=answer)
+        assert got == want_qwen
+        got = stripping(llama3_prompt(prompt), completion + "<|eot_id|><pad>", [1], [2], answer=answer)
+        assert got == logit(tiny, prompt, completion, answer)
+        # trl's batch form, and the same templated call without the option (markup scored as text).
+        batch = stripping(prompts=[qwen_prompt(prompt)], completions=[completion + "<|im_end|>"], reference=[answer])
+        assert batch == [want_qwen]
+    prompt, completion, answer, _ = compare_rows(text_cases)[0]
+    plain = pairrm.reward_function(TINY, threads=2)
+    assert plain(qwen_prompt(prompt), completion + "<|im_end|>", answer=answer) != \
+        logit(tiny, QWEN_SYSTEM + "\n" + prompt, completion, answer)
+    # A multi-turn prompt is the conversation it holds, as a list of messages would be.
+    turns = ("<|im_start|>user\nName a prime.<|im_end|>\n<|im_start|>assistant\n7<|im_end|>\n"
+             "<|im_start|>user\nAnother one?<|im_end|>\n<|im_start|>assistant\n")
+    conversation = [{"role": "user", "content": "Name a prime."}, {"role": "assistant", "content": "7"},
+                    {"role": "user", "content": "Another one?"}]
+    assert stripping(turns, "11", answer="13") == plain(conversation, "11", answer="13")
+    with pytest.raises(ValueError, match="strip_chat_template"):
+        pairrm.reward_function(TINY, strip_chat_template="mistral")
+    with pytest.raises(TypeError, match="eos_strings"):
+        pairrm.reward_function(TINY, strip_chat_template="auto", eos_strings="</s>")
+
+
 AREAL_PROCESS_POOL = """
 import asyncio, multiprocessing, os, sys
 from concurrent.futures import ProcessPoolExecutor

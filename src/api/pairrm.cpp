@@ -103,13 +103,14 @@ const TokenizerOptions& Model::tokenizer_options() const { return impl_->tokeniz
 
 namespace {
 
-std::vector<int32_t> text_ids(const Tokenizer& tok, std::string_view text, const char* what) {
+std::vector<int32_t> text_ids(const Tokenizer& tok, std::string_view text, const char* what,
+                              std::vector<SourceRange>* ranges = nullptr) {
   if (text.size() > kMaxTextBytes)
     throw Error(std::string(what) + ": text of " + std::to_string(text.size()) + " bytes is over the limit of " +
                 std::to_string(kMaxTextBytes));
   require_valid_utf8(text, what);
   std::vector<int32_t> ids;
-  tok.append_ids(text, ids);
+  tok.append_ids(text, ids, ranges);
   return ids;
 }
 
@@ -125,6 +126,25 @@ std::vector<int32_t> Model::encode(std::string_view text) const {
 
 std::vector<int32_t> Model::text_tokens(std::string_view text, const char* what) const {
   return text_ids(impl_->tokenizer, text, what);
+}
+
+std::vector<TextToken> Model::tokenize(std::string_view text, bool add_special_tokens) const {
+  const Tokenizer& tok = impl_->tokenizer;
+  std::vector<SourceRange> ranges;
+  const std::vector<int32_t> ids = text_ids(tok, text, "text", &ranges);
+  std::vector<TextToken> out;
+  out.reserve(ids.size() + 2);
+  if (add_special_tokens) out.push_back({tok.cls_id(), true, 0, 0});
+  for (size_t i = 0; i < ids.size(); ++i) out.push_back({ids[i], false, ranges[i].begin, ranges[i].end});
+  if (add_special_tokens) out.push_back({tok.sep_id(), true, 0, 0});
+  return out;
+}
+
+int32_t Model::vocab_size() const { return impl_->tokenizer.vocab_size(); }
+std::string Model::token_string(int32_t id) const { return impl_->tokenizer.token_string(id); }
+bool Model::is_special_token(int32_t id) const { return impl_->tokenizer.is_special(id); }
+std::string Model::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
+  return impl_->tokenizer.decode(ids, skip_special_tokens);
 }
 
 PairRow Model::build_row(const std::vector<int32_t>& source, const std::vector<int32_t>& candidate1,

@@ -78,6 +78,14 @@ struct Serve final : Command {
         ->check(CLI::IsMember({"fixed", "others"}));
     app->add_option("--reference-text", serve.reference_text,
                     "the fixed reference answer (default: the empty answer \"\")");
+    app->add_option("--strip-chat-template", serve.strip_chat_template,
+                    "read a chat template's markup out of OpenRLHF's queries and /classify's input texts before "
+                    "scoring: the last assistant turn is the answer, the turns before it the prompt; end-of-text "
+                    "strings are cut (none: score texts as sent, the default; auto, chatml, llama3)")
+        ->check(CLI::IsMember({"none", "auto", "chatml", "llama3"}));
+    app->add_option("--eos-string", serve.eos_strings,
+                    "an end-of-text string cut from the end of an answer besides the template's own (repeatable: "
+                    "the policy's EOS or pad token)");
     app->add_option("--served-model-name", serve.served_model_name,
                     "the model's name in the protocols' answers (/v1/models, TEI's /info, \"model\" fields; "
                     "default: --model as given, else the model directory)");

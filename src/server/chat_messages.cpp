@@ -60,4 +60,20 @@ PointwiseGroup ChatAnswer::group(const std::optional<std::string>& reference, co
   return {c.source, {c.candidate_a}, {c.candidate_b}};
 }
 
+std::optional<ChatAnswer> templated_answer(std::string_view text, const ChatTemplateOptions& options) {
+  const auto messages = read_chat_messages(text, options);
+  if (!messages) return std::nullopt;
+  ChatAnswer out{chat_turns(*messages, false)};
+  if (out.turns.empty() || out.turns.back().role != "ASSISTANT")
+    throw std::invalid_argument(std::string("the text has ") + chat_template_name(options.kind) +
+                                " chat markup but no assistant turn last: PairRM scores an answer to a prompt");
+  return out;
+}
+
+void add_answer(PointwiseBatch& batch, const ChatAnswer& answer, const std::optional<std::string>& reference,
+                const std::string& fixed_reference) {
+  if (answer.turns.size() == 2) batch.add(answer.turns[0].content, answer.turns[1].content, reference);
+  else batch.add_alone(answer.group(reference, fixed_reference));
+}
+
 }  // namespace pairrm::server

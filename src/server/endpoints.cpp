@@ -13,12 +13,14 @@ Endpoints::Endpoints(std::shared_ptr<const Model> model, const ServerOptions& op
     throw Error("unknown reference policy '" + options.reference + "' (fixed, others)");
   policy_.others = options.reference == "others";
   policy_.text = options.reference_text;
+  chat_template_ = {parse_chat_template(options.strip_chat_template), options.eos_strings};
   add_pairrm_routes();
   // The protocols clients already speak (docs/server.md), each with its own error shape.
   add_tei_routes();
   add_vllm_routes();
   add_rerank_routes();
   add_openrlhf_routes();
+  add_tokenizer_routes();
 }
 
 std::vector<std::string> Endpoints::paths() const {
@@ -51,6 +53,8 @@ const Endpoints::Route& Endpoints::route_for(const Route& route, const json& bod
   if (!route.by_body) return route;
   const std::string path = route.by_body(body);
   if (path.empty()) return route;
+  const auto variant = variants_.find(path);
+  if (variant != variants_.end()) return variant->second;
   return routes_.at(path);  // the families register every path their routers name
 }
 

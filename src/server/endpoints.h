@@ -8,6 +8,7 @@
 //   protocol_vllm.cpp      vLLM: /score, /v1/score, /classify, /pooling, GET /v1/models, /version, /ping
 //   protocol_rerank.cpp    vLLM/Jina and Cohere rerank: /rerank (body with documents), /v1/rerank, /v2/rerank
 //   protocol_openrlhf.cpp  OpenRLHF's remote reward model: /get_reward, /
+//   protocol_tokenizer.cpp TEI's /tokenize and /decode, vLLM's /tokenize and /detokenize (no model pass)
 // POST / and /invocations are told by the body (endpoints.cpp: body_route).
 #pragma once
 #include <atomic>
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "jobs/commands.h"
+#include "pairrm/chat_template.h"
 #include "pairrm/pairrm.h"
 #include "server/error_replies.h"
 #include "server/pointwise.h"
@@ -57,6 +59,10 @@ class Endpoints {
   void add(const std::string& path, Handler handler, ErrorStyle style = ErrorStyle::kNative, BodyRouter by_body = {}) {
     routes_[path] = Route{std::move(handler), style, std::move(by_body)};
   }
+  // A handler a BodyRouter can name that is not a path of its own (TEI's /tokenize behind vLLM's).
+  void add_variant(const std::string& name, Handler handler, ErrorStyle style) {
+    variants_[name] = Route{std::move(handler), style, {}};
+  }
   void add_get(const std::string& path, std::function<Reply()> handler) { gets_[path] = std::move(handler); }
   const Route& route_for(const Route& route, const nlohmann::json& body) const;
   // Each protocol family's routes (its own file).
@@ -65,6 +71,7 @@ class Endpoints {
   void add_vllm_routes();
   void add_rerank_routes();
   void add_openrlhf_routes();
+  void add_tokenizer_routes();
 
   // Shared by the families.
   jobs::InputLimits limits() const;
@@ -82,11 +89,17 @@ class Endpoints {
   OrderedJson vllm_pooling(const nlohmann::json& body, Scorer& scorer) const;
   OrderedJson vllm_models() const;
   OrderedJson tei_predict(const nlohmann::json& body, Scorer& scorer) const;
+  OrderedJson tei_tokenize(const nlohmann::json& body) const;
+  OrderedJson tei_decode(const nlohmann::json& body) const;
+  OrderedJson vllm_tokenize(const nlohmann::json& body) const;
+  OrderedJson vllm_detokenize(const nlohmann::json& body) const;
 
   std::shared_ptr<const Model> model_;
   ServerOptions options_;
   ReferencePolicy policy_;
+  ChatTemplateOptions chat_template_;
   std::map<std::string, Route> routes_;
+  std::map<std::string, Route> variants_;
   std::map<std::string, std::function<Reply()>> gets_;
   mutable std::atomic<long> ids_{0};
 };

@@ -24,6 +24,12 @@
 
 namespace pairrm::server {
 
+// The label TEI and vLLM report for a one-label model (id2label[0] in transformers' default config).
+constexpr char kOneLabel[] = "LABEL_0";
+
+// The longest row PairRM builds (source + two candidates): vLLM's max_model_len, TEI's max_input_length.
+inline long longest_row_tokens(const ModelInfo& info) { return info.source_max_tokens + 2L * info.candidate_max_tokens; }
+
 struct ReferencePolicy {
   bool others = false;  // --reference others (else fixed)
   std::string text;     // --reference-text: the fixed reference answer
@@ -55,6 +61,36 @@ struct PointwiseGroup {
 struct PointwiseScores {
   std::vector<std::vector<double>> scores;  // [group][text]
   long tokens = 0;                          // tokens of every forward pass run (the protocols' usage)
+};
+
+// A request's items (prompt, answer, reference) gathered into one group per prompt, so that "--reference
+// others" ranks the answers of a prompt against each other (GRPO's group); an exchange scored as a whole
+// (a conversation's own comparison) is a group of its own. Scores come back in the items' order.
+class PointwiseBatch {
+ public:
+  void add(const std::string& prompt, std::string answer, std::optional<std::string> reference) {
+    auto [it, fresh] = group_of_.emplace(prompt, groups_.size());
+    if (fresh) groups_.push_back({prompt, {}, {}});
+    PointwiseGroup& g = groups_[it->second];
+    where_.emplace_back(it->second, g.texts.size());
+    g.texts.push_back(std::move(answer));
+    g.references.push_back(std::move(reference));
+  }
+  void add_alone(PointwiseGroup group) {
+    where_.emplace_back(groups_.size(), 0);
+    groups_.push_back(std::move(group));
+  }
+  const std::vector<PointwiseGroup>& groups() const { return groups_; }
+  std::vector<double> in_order(const PointwiseScores& r) const {
+    std::vector<double> out;
+    for (const auto& [g, i] : where_) out.push_back(r.scores[g][i]);
+    return out;
+  }
+
+ private:
+  std::vector<PointwiseGroup> groups_;
+  std::unordered_map<std::string, size_t> group_of_;
+  std::vector<std::pair<size_t, size_t>> where_;  // item -> (group, text)
 };
 
 // 1 / (1 + e^-x) without overflow for large |x|: the protocols' 0..1 scores.

@@ -1,7 +1,6 @@
 // OpenRLHF's remote reward model: /get_reward and / (openrlhf/utils/agent.py posts, openrlhf/cli/serve_rm.py
 // answers), pairrm's own error body.
-#include <unordered_map>
-
+#include "server/chat_messages.h"
 #include "server/endpoints.h"
 #include "server/request_fields.h"
 
@@ -49,7 +48,10 @@ void Endpoints::add_openrlhf_routes() {
 // OpenRLHF's remote reward model (openrlhf/utils/agent.py posts, openrlhf/cli/serve_rm.py answers):
 // {query: [prompt + response], prompts: [prompt], labels?: [label]} -> {rewards, scores, extra_logs}, one
 // value per query. reward = the response's pointwise score against its label (else the policy's
-// reference), scores = sigmoid(reward) (OpenRLHF's 0..1 score for dynamic filtering).
+// reference), scores = sigmoid(reward) (OpenRLHF's 0..1 score for dynamic filtering). Under
+// --strip-chat-template a query with the template's markup is read as its turns: the last assistant turn is
+// the response, the turns before it the prompt (one user turn: a prompt and its answer, else the exchange
+// as compare_conversations builds it); a query without markup loses its end-of-text strings only.
 OrderedJson Endpoints::openrlhf_reward(const json& body, Scorer& scorer) const {
   require_object(body);
   const std::vector<std::string> queries = strings(body, "query");
@@ -61,29 +63,29 @@ OrderedJson Endpoints::openrlhf_reward(const json& body, Scorer& scorer) const {
   const auto labels = references(body, "labels", queries.size());
   // Queries sharing a prompt form one group, so that "--reference others" ranks a prompt's samples
   // against each other (GRPO-style); with a label or a fixed reference the grouping changes nothing.
-  std::vector<PointwiseGroup> groups;
-  std::unordered_map<std::string, size_t> group_of;
-  std::vector<std::pair<size_t, size_t>> where;  // query -> (group, text)
+  PointwiseBatch batch;
   OrderedJson matched = OrderedJson::array();
   for (size_t q = 0; q < queries.size(); ++q) {
     bool exact = false;
     std::string response = response_of(queries[q], prompts[q], &exact);
     matched.push_back(exact ? 1.0 : 0.0);
-    auto [it, fresh] = group_of.emplace(prompts[q], groups.size());
-    if (fresh) groups.push_back({prompts[q], {}, {}});
-    PointwiseGroup& g = groups[it->second];
-    where.emplace_back(it->second, g.texts.size());
-    g.texts.push_back(std::move(response));
-    g.references.push_back(labels.empty() ? std::nullopt : labels[q]);
+    const std::optional<std::string> label = labels.empty() ? std::nullopt : labels[q];
+    std::optional<ChatAnswer> turns;
+    try {
+      turns = templated_answer(queries[q], chat_template_);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("query[" + std::to_string(q) + "]: " + e.what());
+    }
+    if (turns) add_answer(batch, *turns, label, policy_.text);
+    else batch.add(prompts[q], strip_end_of_text(response, chat_template_), label);
   }
   // Under "--reference others" a group is ranked all-pairs: bounded like any ranking (--max-candidates).
   if (policy_.others)
-    for (const PointwiseGroup& g : groups) check_batch(g.texts.size(), options_.max_candidates, "--max-candidates");
-  const PointwiseScores r = pointwise_scores(scorer, groups, policy_);
+    for (const PointwiseGroup& g : batch.groups()) check_batch(g.texts.size(), options_.max_candidates, "--max-candidates");
   OrderedJson rewards = OrderedJson::array(), scores = OrderedJson::array();
-  for (const auto& [g, i] : where) {
-    rewards.push_back(r.scores[g][i]);
-    scores.push_back(sigmoid(r.scores[g][i]));
+  for (double r : batch.in_order(pointwise_scores(scorer, batch.groups(), policy_))) {
+    rewards.push_back(r);
+    scores.push_back(sigmoid(r));
   }
   return OrderedJson{{"rewards", std::move(rewards)},
                      {"scores", std::move(scores)},

@@ -23,8 +23,6 @@ bool keep_end(const json& body) {
   throw FieldError("truncation_direction", "truncation_direction: unknown variant, expected `Left` or `Right`");
 }
 
-constexpr char kLabel[] = "LABEL_0";  // a one-label model's id2label[0] in transformers' default config
-
 // One of TEI's PredictInput sequences: a text (an answer with no prompt) or a [prompt, answer] pair.
 struct PredictSequence {
   std::string prompt, answer;
@@ -85,7 +83,7 @@ OrderedJson Endpoints::tei_predict(const json& body, Scorer& scorer) const {
   const PointwiseScores r = pointwise_scores(scorer, groups, policy_, t);
   auto predictions = [&](size_t i) {
     const double s = r.scores.at(i).at(0);
-    return OrderedJson::array({OrderedJson{{"score", raw ? s : sigmoid(s)}, {"label", kLabel}}});
+    return OrderedJson::array({OrderedJson{{"score", raw ? s : sigmoid(s)}, {"label", kOneLabel}}});
   };
   if (!batch) return predictions(0);
   OrderedJson out = OrderedJson::array();
@@ -102,9 +100,9 @@ OrderedJson Endpoints::tei_info() const {
       {"model_sha", nullptr},
       {"model_dtype", dtype},
       {"served_model_name", served_model_name()},
-      {"model_type", {{"reranker", {{"id2label", {{"0", kLabel}}}, {"label2id", {{kLabel, 0}}}}}}},
+      {"model_type", {{"reranker", {{"id2label", {{"0", kOneLabel}}}, {"label2id", {{kOneLabel, 0}}}}}}},
       {"max_concurrent_requests", options_.http_threads},
-      {"max_input_length", i.source_max_tokens + 2 * i.candidate_max_tokens},
+      {"max_input_length", longest_row_tokens(i)},
       {"max_batch_tokens", options_.scheduler.max_batch_tokens},
       {"max_batch_requests", nullptr},
       {"max_client_batch_size", options_.max_candidates},

@@ -18,8 +18,6 @@ using jobs::OrderedJson;
 
 namespace {
 
-constexpr char kLabel[] = "LABEL_0";  // a one-label model's id2label[0] in transformers' default config
-
 // UsageInfo as vLLM dumps it in full.
 OrderedJson usage(long tokens) {
   return {{"prompt_tokens", tokens}, {"total_tokens", tokens}, {"completion_tokens", 0}, {"prompt_tokens_details", nullptr}};
@@ -75,7 +73,7 @@ Truncation vllm_truncation(const json& body, const ModelInfo& info) {
   if (*k < -1) throw FieldError("truncate_prompt_tokens", "truncate_prompt_tokens: Input should be greater than or equal to -1");
   t.keep_end = true;
   if (*k == -1) return t;
-  const long max_len = info.source_max_tokens + 2L * info.candidate_max_tokens;
+  const long max_len = longest_row_tokens(info);
   if (*k > max_len)
     throw std::invalid_argument("truncate_prompt_tokens value (" + std::to_string(*k) + ") is greater than max_model_len (" +
                                 std::to_string(max_len) + "). Please, select a smaller truncation size.");
@@ -150,15 +148,16 @@ using jobs::OrderedJson;
 // /classify and /pooling (ClassificationCompletionRequest | ClassificationChatRequest): `messages`, one
 // conversation whose last message is the answer (server/chat_messages.h); or `input`, a text or a list of
 // texts, each an answer with no prompt, scored under the server's --reference policy (the texts of one
-// request together under "others"). Our `reference` field gives the reference answer instead.
+// request together under "others"), or, under --strip-chat-template, a templated text read as its turns
+// (as OpenRLHF's queries are). Our `reference` field gives the reference answer instead.
 std::vector<double> Endpoints::classify_scores(const json& body, Scorer& scorer, long* tokens) const {
   require_object(body);
   reject_removed_parameters(body);
   const Truncation t = vllm_truncation(body, model_->info());
-  std::vector<PointwiseGroup> groups;
+  PointwiseBatch batch;
   if (present(body, "messages")) {
     const auto refs = references(body, "reference", 1);
-    groups.push_back(chat_answer(body["messages"]).group(refs.empty() ? std::nullopt : refs[0], policy_.text));
+    batch.add_alone(chat_answer(body["messages"]).group(refs.empty() ? std::nullopt : refs[0], policy_.text));
   } else {
     const json* input = present(body, "input");
     if (!input) throw FieldError("input", "field 'input' (or 'messages') is required");
@@ -168,14 +167,25 @@ std::vector<double> Endpoints::classify_scores(const json& body, Scorer& scorer,
     if (texts.empty()) throw EmptyInput("You must pass at least one prompt");
     check_batch(texts.size(), policy_.others ? options_.max_candidates : options_.max_items,
                 policy_.others ? "--max-candidates" : "--max-items");
-    groups.push_back({"", texts, references(body, "reference", texts.size())});
+    const auto refs = references(body, "reference", texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const std::optional<std::string> ref = refs.empty() ? std::nullopt : refs[i];
+      // Under --strip-chat-template a templated text (verl's prompt + response) carries its own prompt.
+      std::optional<ChatAnswer> turns;
+      try {
+        turns = templated_answer(texts[i], chat_template_);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("input[" + std::to_string(i) + "]: " + e.what());
+      }
+      if (turns) add_answer(batch, *turns, ref, policy_.text);
+      else batch.add("", strip_end_of_text(texts[i], chat_template_), ref);
+    }
   }
-  PointwiseScores r = pointwise_scores(scorer, groups, policy_, t);
+  const PointwiseScores r = pointwise_scores(scorer, batch.groups(), policy_, t);
   *tokens = r.tokens;
-  const bool activation = use_activation(body);
-  std::vector<double> scores;
-  for (const auto& g : r.scores)
-    for (double s : g) scores.push_back(activation ? sigmoid(s) : s);
+  std::vector<double> scores = batch.in_order(r);
+  if (use_activation(body))
+    for (double& s : scores) s = sigmoid(s);
   return scores;
 }
 
@@ -187,7 +197,7 @@ OrderedJson Endpoints::vllm_classify(const json& body, Scorer& scorer) const {
   const std::string model = model_name(body);
   OrderedJson data = OrderedJson::array();
   for (double s : scores)
-    data.push_back({{"index", data.size()}, {"label", kLabel}, {"probs", {s}}, {"num_classes", 1}});
+    data.push_back({{"index", data.size()}, {"label", kOneLabel}, {"probs", {s}}, {"num_classes", 1}});
   return OrderedJson{{"id", "classify-" + std::to_string(++ids_)}, {"object", "list"},
                      {"created", static_cast<long>(std::time(nullptr))}, {"model", model},
                      {"data", std::move(data)}, {"usage", usage(tokens)}};
@@ -234,7 +244,7 @@ OrderedJson Endpoints::vllm_models() const {
                                {"organization", "*"}, {"group", nullptr}, {"is_blocking", false}};
   const OrderedJson card{{"id", served_model_name()}, {"object", "model"}, {"created", now}, {"owned_by", "pairrm"},
                          {"root", i.directory}, {"parent", nullptr},
-                         {"max_model_len", i.source_max_tokens + 2 * i.candidate_max_tokens},
+                         {"max_model_len", longest_row_tokens(i)},
                          {"permission", OrderedJson::array({permission})}};
   return OrderedJson{{"object", "list"}, {"data", OrderedJson::array({card})}};
 }

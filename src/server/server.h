@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "pairrm/pairrm.h"
 #include "server/scheduler.h"
@@ -31,6 +32,10 @@ struct ServerOptions {
   // The model's name in the protocols' answers (vLLM's --served-model-name; /v1/models' id, TEI's model_id);
   // empty: the model directory.
   std::string served_model_name;
+  // The chat template whose markup is read out of the texts /get_reward and /classify's input score
+  // (pairrm/chat_template.h: "none", "auto", "chatml", "llama3"), and more end-of-text strings to cut.
+  std::string strip_chat_template = "none";
+  std::vector<std::string> eos_strings;
 };
 
 // Blocks SIGTERM/SIGINT in the calling thread and so in every thread it starts afterwards (OpenMP's

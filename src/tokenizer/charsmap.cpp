@@ -53,9 +53,12 @@ bool PrecompiledCharsmap::shortest_prefix_replacement(std::string_view text, std
   return false;
 }
 
-std::string PrecompiledCharsmap::normalize(std::string_view text) const {
+std::string PrecompiledCharsmap::normalize(std::string_view text, std::vector<SourceRange>* from, uint32_t base) const {
   std::string out;
   out.reserve(text.size());
+  auto record = [&](size_t before, size_t begin, size_t end) {  // out[before, size) came from text[begin, end)
+    if (from) from->resize(from->size() + (out.size() - before), SourceRange{uint32_t(base + begin), uint32_t(base + end)});
+  };
   size_t pos = 0;
   utf8proc_int32_t state = 0;
   while (pos < text.size()) {
@@ -75,13 +78,17 @@ std::string PrecompiledCharsmap::normalize(std::string_view text) const {
     const std::string_view cluster = text.substr(pos, end - pos);
     std::string_view rep;
     if (cluster.size() < 6 && shortest_prefix_replacement(cluster, &rep)) {
+      const size_t before = out.size();
       out.append(rep);
+      record(before, pos, end);
     } else {
       for (size_t p = 0; p < cluster.size();) {
         const size_t len = decode_utf8(cluster, p, &cp);
         const std::string_view ch = cluster.substr(p, len);
+        const size_t before = out.size();
         if (shortest_prefix_replacement(ch, &rep)) out.append(rep);
         else out.append(ch);
+        record(before, pos + p, pos + p + len);
         p += len;
       }
     }

@@ -8,6 +8,12 @@
 
 namespace pairrm {
 
+// The bytes [begin, end) of a caller's text that one byte of a string derived from it came from (the
+// tokenizer's offsets: TEI's /tokenize reports them).
+struct SourceRange {
+  uint32_t begin = 0, end = 0;
+};
+
 class PrecompiledCharsmap {
  public:
   PrecompiledCharsmap() = default;
@@ -21,8 +27,9 @@ class PrecompiledCharsmap {
 
   // The fast tokenizer's rule: per extended grapheme cluster, a cluster under 6 bytes that starts with a
   // key is replaced as a whole by that key's replacement; otherwise each character is replaced on its own
-  // (or kept). `text` must be valid UTF-8.
-  std::string normalize(std::string_view text) const;
+  // (or kept). `text` must be valid UTF-8. With `from`, appends for each output byte the range of `text`
+  // (shifted by `base`) it came from: its whole cluster when replaced as one, else its character.
+  std::string normalize(std::string_view text, std::vector<SourceRange>* from = nullptr, uint32_t base = 0) const;
 
  private:
   std::vector<uint32_t> units_;
