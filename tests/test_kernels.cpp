@@ -1,6 +1,7 @@
 // Per-op checks of the attention kernels against naive double-precision references.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -48,6 +49,39 @@ TEST(PanelGemm, MatchesADoubleReferenceAndIsIndependentOfTheBlocking) {
     const int last = M - 1;
     kernels::panel_gemm(A.data() + static_cast<size_t>(last) * lda, lda, pn.data, row.data(), N, 1, N, K, 1.f);
     for (int n = 0; n < N; ++n) EXPECT_EQ(row[n], Cn[static_cast<size_t>(last) * N + n]);
+  }
+}
+
+// A panel that is not 64-byte aligned takes each level's scalar path (panel_gemm.cpp), which must give the
+// vector kernel's bits (the same fused multiply-adds in the same k order; at the generic level both paths are
+// the same code). Shapes with a partial last panel and K past one register block.
+TEST(PanelGemm, AnUnalignedPanelGivesTheAlignedPanelsBits) {
+  for (const auto& [M, N, K] : {std::tuple{13, 45, 64}, {3, 32, 7}, {1, 70, 300}}) {
+    SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
+    const auto A = random_floats(static_cast<size_t>(M) * K, 4);
+    const auto Bt = random_floats(static_cast<size_t>(N) * K, 5);
+    const long floats = kernels::packed_panels_floats(N, K);
+    Aligned aligned(floats), shifted(floats + 1);
+    kernels::pack_transposed(Bt.data(), K, N, K, aligned.data);
+    std::copy_n(aligned.data, floats, shifted.data + 1);  // 4 bytes past a 64-byte boundary
+    std::vector<float> C(static_cast<size_t>(M) * N), Cu(C.size());
+    kernels::panel_gemm(A.data(), K, aligned.data, C.data(), N, M, N, K, 0.25f);
+    kernels::panel_gemm(A.data(), K, shifted.data + 1, Cu.data(), N, M, N, K, 0.25f);
+    for (size_t i = 0; i < C.size(); ++i) ASSERT_EQ(Cu[i], C[i]) << "element " << i;
+
+    // bf16: the panel 2 bytes off (any uint16 alignment is allowed).
+    const int ldq = (K + 1) / 2 * 2;
+    std::vector<uint16_t> a16(static_cast<size_t>(M) * ldq);
+    kernels::rows_to_bf16(A.data(), K, M, K, a16.data(), ldq);
+    const long halves = kernels::packed_panels_bf16(N, K);
+    Aligned aligned16(halves / 2 + 1), shifted16(halves / 2 + 2);
+    auto* b16 = reinterpret_cast<uint16_t*>(aligned16.data);
+    auto* b16u = reinterpret_cast<uint16_t*>(shifted16.data) + 1;
+    kernels::pack_transposed_bf16(Bt.data(), K, N, K, b16);
+    std::copy_n(b16, halves, b16u);
+    kernels::panel_gemm_bf16(a16.data(), ldq, b16, C.data(), N, M, N, K, 0.25f);
+    kernels::panel_gemm_bf16(a16.data(), ldq, b16u, Cu.data(), N, M, N, K, 0.25f);
+    for (size_t i = 0; i < C.size(); ++i) ASSERT_EQ(Cu[i], C[i]) << "bf16 element " << i;
   }
 }
 

@@ -13,6 +13,7 @@
 #include "kernels/dense_gemm.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/panel_gemm.h"
+#include "kernels/vec4.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -208,8 +209,8 @@ void panel_block(const float* a_block, int mc, int kc, const float* b, float* C,
   }
 }
 #else
-// The baseline level (SSE2, no FMA): 32 running sums per row and panel, which the compiler keeps in vector
-// registers; a multiply and an add per step, in the same k order.
+// The baseline level (SSE2, no FMA): 32 running sums per row and panel in eight four-lane vectors (vec4.h);
+// a multiply and an add per step, in the same k order.
 constexpr int kMr = 1;
 
 void panel_block(const float* a_block, int mc, int kc, const float* b, float* C, long ldc, Start start, int cols) {
@@ -219,8 +220,10 @@ void panel_block(const float* a_block, int mc, int kc, const float* b, float* C,
     const float* res = start.residual ? start.residual + m * ldc : nullptr;
     for (int j = 0; j < cols; ++j) acc[j] = start.bias ? (res ? res[j] + start.bias[j] : start.bias[j]) : c[j];
     const float* a = a_block + static_cast<long>(m) * kc;
-    for (int k = 0; k < kc; ++k)
-      for (int j = 0; j < kPanelWidth; ++j) acc[j] += a[k] * b[k * kPanelWidth + j];
+    Sums32 sums;  // four-lane vectors (vec4.h): the same sums in the same k order
+    sums.load(acc);
+    for (int k = 0; k < kc; ++k) sums.add_scaled(a[k], b + k * kPanelWidth);
+    sums.store(acc);
     std::copy_n(acc, cols, c);
   }
 }

@@ -10,6 +10,7 @@
 
 #include "kernels/bf16.h"
 #include "kernels/panel_gemm.h"
+#include "kernels/vec4.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -173,21 +174,31 @@ void panel_gemm_bf16(const uint16_t* A, int lda, const uint16_t* packed_b, float
     return;
   }
 #endif
-  for (int i = 0; i < M; ++i)
-    for (int n = 0; n < N; ++n) {
-      const uint16_t* panel = packed_b + static_cast<long>(n / kPanelWidth) * pairs * 2 * kPanelWidth + 2 * (n % kPanelWidth);
-      const uint16_t* a = A + static_cast<long>(i) * lda;
-      float sum = 0;
-      // In vdpbf16ps's order: k = 2p + 1, then k = 2p. A product of two bf16 values is exact in fp32, so
-      // multiply-then-add rounds once, as an FMA does: the same bits without an FMA instruction (generic).
-      // One add per iteration on purpose: GCC 12 at -O3 vectorises the two-add form of this loop (a
-      // "reduction chain") into wrong sums (caught by PanelGemmBf16 on the scalar path).
-      for (int k = 0; k < 2 * pairs; ++k) {
-        const int p = k / 2, half = 1 - k % 2;
-        sum += bf16_to_float(a[2 * p + half]) * bf16_to_float(panel[static_cast<long>(p) * 2 * kPanelWidth + half]);
+  // In vdpbf16ps's order: for each pair, k = 2p + 1, then k = 2p. A product of two bf16 values is exact in
+  // fp32, so multiply-then-add rounds once, as an FMA does: the same bits without an FMA instruction (generic).
+  // k runs outside and the panel's 32 columns inside, in four-lane vectors (vec4.h): a pair row is 32 uint32
+  // lanes, k = 2p in the low half of each (little-endian), k = 2p + 1 in the high half; a bf16 value shifted
+  // into the high half is its float.
+  for (int i = 0; i < M; ++i) {
+    const uint16_t* a = A + static_cast<long>(i) * lda;
+    for (int n0 = 0; n0 < N; n0 += kPanelWidth) {
+      const uint16_t* panel = packed_b + static_cast<long>(n0 / kPanelWidth) * pairs * 2 * kPanelWidth;
+      F32x4 acc[8] = {};
+      for (int p = 0; p < pairs; ++p) {
+        const uint16_t* pair_row = panel + static_cast<long>(p) * 2 * kPanelWidth;
+        const F32x4 a_odd = splat4(bf16_to_float(a[2 * p + 1])), a_even = splat4(bf16_to_float(a[2 * p]));
+        for (int v = 0; v < 8; ++v) {
+          const U32x4 w = load_u32x4(pair_row + 8 * v);
+          acc[v] += a_odd * reinterpret_cast<F32x4>(w & 0xFFFF0000u);
+          acc[v] += a_even * reinterpret_cast<F32x4>(w << 16);
+        }
       }
-      C[static_cast<long>(i) * ldc + n] = sum * alpha;
+      float sums[kPanelWidth];
+      for (int v = 0; v < 8; ++v) store4(sums + 4 * v, acc[v]);
+      const int cols = std::min(kPanelWidth, N - n0);
+      for (int c = 0; c < cols; ++c) C[static_cast<long>(i) * ldc + n0 + c] = sums[c] * alpha;
     }
+  }
 }
 
 void panel_gemm(const float* A, int lda, const float* packed_b, float* C, int ldc, int M, int N, int K, float alpha) {
@@ -226,20 +237,27 @@ void panel_gemm(const float* A, int lda, const float* packed_b, float* C, int ld
 #endif
   // The same fused multiply-adds in the same order as the vector kernels: the same bits on every path of a
   // level. The generic level has no FMA instruction (std::fma would be a software routine, ~100x slower), so
-  // there it multiplies and adds: its own bits, as deterministic.
-  for (int i = 0; i < M; ++i)
-    for (int n = 0; n < N; ++n) {
-      const float* panel = packed_b + static_cast<long>(n / kPanelWidth) * K * kPanelWidth + n % kPanelWidth;
-      float sum = 0;
-      for (int k = 0; k < K; ++k) {
+  // there it multiplies and adds: its own bits, as deterministic. k runs outside and the panel's 32 columns
+  // inside: each element still sums k = 0, 1, ... in order, in four-lane vectors (vec4.h).
+  for (int i = 0; i < M; ++i) {
+    const float* a = A + static_cast<long>(i) * lda;
+    for (int n0 = 0; n0 < N; n0 += kPanelWidth) {
+      const float* panel = packed_b + static_cast<long>(n0 / kPanelWidth) * K * kPanelWidth;  // 32 columns, padded
+      float sums[kPanelWidth];
 #if defined(__FMA__)
-        sum = std::fma(A[static_cast<long>(i) * lda + k], panel[k * kPanelWidth], sum);
+      // Only a caller's unaligned panel comes here on the FMA levels: a plain loop of std::fma.
+      std::fill_n(sums, kPanelWidth, 0.f);
+      for (int k = 0; k < K; ++k)
+        for (int c = 0; c < kPanelWidth; ++c) sums[c] = std::fma(a[k], panel[static_cast<long>(k) * kPanelWidth + c], sums[c]);
 #else
-        sum += A[static_cast<long>(i) * lda + k] * panel[k * kPanelWidth];
+      Sums32 acc;
+      for (int k = 0; k < K; ++k) acc.add_scaled(a[k], panel + static_cast<long>(k) * kPanelWidth);
+      acc.store(sums);
 #endif
-      }
-      C[static_cast<long>(i) * ldc + n] = sum * alpha;
+      const int cols = std::min(kPanelWidth, N - n0);
+      for (int c = 0; c < cols; ++c) C[static_cast<long>(i) * ldc + n0 + c] = sums[c] * alpha;
     }
+  }
 }
 
 }  // namespace pairrm::kernels::PAIRRM_ISA_NS
